@@ -1,0 +1,21 @@
+"""Everything that turns frames into VideoScore scores."""
+
+from .aspects import ASPECTS, SCORE_RANGE
+from .model import VideoScoreModel
+from .output import RewardOutput
+from .sampling import sample_indices
+from .scorer import CHECKPOINT_FRAMES, TINY_RANDOM, VideoScoreReward
+from .video import VideoLoadError, load_video
+
+__all__ = [
+    "ASPECTS",
+    "CHECKPOINT_FRAMES",
+    "SCORE_RANGE",
+    "TINY_RANDOM",
+    "RewardOutput",
+    "VideoLoadError",
+    "VideoScoreModel",
+    "VideoScoreReward",
+    "load_video",
+    "sample_indices",
+]

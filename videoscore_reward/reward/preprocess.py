@@ -1,0 +1,194 @@
+"""Frames to model inputs as tensor ops on the reward's device.
+
+Reproduces the checkpoint's `Idefics2Processor` image path (resize with the shortest/longest edge
+rule, rescale, normalize, pad, pixel attention mask) without a PIL or numpy round trip per frame.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Union
+
+import torch
+import torch.nn.functional as F
+
+from .sampling import sample_indices
+
+Layout = Literal["BTCHW", "BCTHW"]
+VideoBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The parts of the checkpoint's image processor that the tensor path reproduces."""
+
+    shortest_edge: int = 378
+    longest_edge: int = 980
+    rescale_factor: float = 1 / 255
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @classmethod
+    def from_image_processor(cls, image_processor) -> "ImageSettings":
+        size = image_processor.size
+        shortest = size["shortest_edge"] if "shortest_edge" in size else None
+        longest = size["longest_edge"] if "longest_edge" in size else None
+        if not shortest or not longest:
+            raise ValueError(
+                f"Expected an Idefics2 image processor with size {{'shortest_edge', 'longest_edge'}}, got {dict(size)}."
+            )
+        resample = getattr(image_processor, "resample", 2)
+        if int(resample) != 2:  # PIL's BILINEAR
+            raise ValueError(f"Only bilinear resampling is supported, the image processor has resample={resample}.")
+        return cls(
+            shortest_edge=int(shortest),
+            longest_edge=int(longest),
+            rescale_factor=float(image_processor.rescale_factor),
+            image_mean=tuple(float(m) for m in image_processor.image_mean),
+            image_std=tuple(float(s) for s in image_processor.image_std),
+        )
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) after the Idefics2 resize rule: cap the long side, then floor both sides."""
+        aspect_ratio = width / height
+        if width >= height and width > self.longest_edge:
+            width = self.longest_edge
+            height = int(width / aspect_ratio)
+        elif height > width and height > self.longest_edge:
+            height = self.longest_edge
+            width = int(height * aspect_ratio)
+        return max(height, self.shortest_edge), max(width, self.shortest_edge)
+
+
+def check_videos(
+    videos: VideoBatch, *, layout: Layout = "BTCHW", value_range: tuple[float, float] = (0.0, 1.0)
+) -> list[torch.Tensor]:
+    """Validate a batch of videos and return it as a list of [T, C, H, W] tensors (views, no copy).
+
+    videos: a tensor [B, T, C, H, W] (or [B, C, T, H, W] with layout="BCTHW"), or a list of
+    [T, C, H, W] tensors (or [C, T, H, W]) that may differ in length and size. uint8 tensors hold
+    0-255; float tensors hold values in `value_range` ((0, 1) by default, (-1, 1) for VAE-style output).
+    """
+    if layout not in ("BTCHW", "BCTHW"):
+        raise ValueError(f"layout must be 'BTCHW' or 'BCTHW', got {layout!r}.")
+    lo, hi = (float(v) for v in value_range)
+    if not lo < hi:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}.")
+    item_layout = layout[1:]
+    if isinstance(videos, torch.Tensor):
+        if videos.ndim != 5:
+            hint = " For a single video [T, C, H, W], pass [video] or video[None]." if videos.ndim == 4 else ""
+            raise ValueError(f"videos must be a 5-D tensor {layout}, got shape {tuple(videos.shape)}.{hint}")
+        items = list(videos.unbind(0))
+    elif isinstance(videos, Sequence) and not isinstance(videos, (str, bytes)):
+        items = list(videos)
+        for i, video in enumerate(items):
+            if not isinstance(video, torch.Tensor):
+                raise TypeError(f"videos[{i}] must be a torch.Tensor {item_layout}, got {type(video).__name__}.")
+            if video.ndim != 4:
+                raise ValueError(f"videos[{i}] must be a 4-D tensor {item_layout}, got shape {tuple(video.shape)}.")
+    else:
+        raise TypeError(
+            f"videos must be a tensor {layout} or a list of {item_layout} tensors, got {type(videos).__name__}."
+        )
+    if not items:
+        raise ValueError("videos is an empty batch: expected at least one video.")
+
+    out = []
+    for i, video in enumerate(items):
+        if layout == "BCTHW":
+            video = video.transpose(0, 1)
+        frames, channels, height, width = video.shape
+        if channels != 3:
+            raise ValueError(
+                f"videos[{i}] has {channels} channels (shape {tuple(video.shape)} as {item_layout}); expected 3 (RGB)."
+                + (" Did you mean layout='BCTHW'?" if layout == "BTCHW" and frames == 3 else "")
+            )
+        if frames == 0:
+            raise ValueError(f"videos[{i}] has zero frames: expected at least one.")
+        if height == 0 or width == 0:
+            raise ValueError(f"videos[{i}] has an empty frame size {height}x{width}.")
+        if video.dtype == torch.uint8:
+            pass
+        elif video.is_floating_point():
+            vmin, vmax = (float(v) for v in torch.aminmax(video.detach()))
+            if vmin != vmin or vmax != vmax:
+                raise ValueError(f"videos[{i}] contains NaN values.")
+            if vmin in (float("inf"), float("-inf")) or vmax in (float("inf"), float("-inf")):
+                raise ValueError(f"videos[{i}] contains infinite values.")
+            tolerance = 1e-3 * (hi - lo)
+            if vmin < lo - tolerance or vmax > hi + tolerance:
+                raise ValueError(
+                    f"videos[{i}] has values in [{vmin:.4g}, {vmax:.4g}], outside the declared value_range "
+                    f"({lo:g}, {hi:g}). Pass value_range=(-1, 1) for [-1, 1] data, or uint8 for 0-255."
+                )
+        else:
+            raise TypeError(f"videos[{i}] has dtype {video.dtype}; expected uint8 (0-255) or a float dtype.")
+        out.append(video)
+    return out
+
+
+def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """float32 [T, C, H, W] with integer values 0..255.
+
+    The model was trained on 8-bit frames, so float input is rounded to the 8-bit grid the way
+    diffusers' `numpy_to_pil` does; the scores then equal those of the frames saved as images.
+    """
+    if frames.dtype == torch.uint8:
+        return frames.float()
+    lo, hi = value_range
+    frames = (frames.float() - lo) * (255.0 / (hi - lo))
+    return frames.round_().clamp_(0, 255)
+
+
+def preprocess_videos(
+    videos: list[torch.Tensor],
+    *,
+    num_frames: int | None,
+    settings: ImageSettings,
+    device: torch.device,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Pixel inputs of the model for a batch of validated videos.
+
+    videos: [T, C, H, W] tensors (uint8, or float in `value_range`) from `check_videos`.
+    Returns pixel_values float32 [B, F_max, 3, H_max, W_max] (normalized, zero padded),
+    pixel_attention_mask bool [B, F_max, H_max, W_max] (True on real pixels), and the number of
+    frames kept per video. Frames are sampled with `sample_indices` before anything else, so only
+    the kept frames travel to `device`.
+    """
+    mean = torch.tensor(settings.image_mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(settings.image_std, device=device).view(1, 3, 1, 1)
+    sampled = []
+    for video in videos:
+        index = torch.tensor(sample_indices(video.shape[0], num_frames), device=video.device)
+        sampled.append(_to_8bit_grid(video.index_select(0, index).to(device, non_blocking=True), value_range))
+
+    # One resize and normalize per distinct frame size: a batch from a pipeline is one call.
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, frames in enumerate(sampled):
+        by_size[tuple(frames.shape[-2:])].append(i)
+    processed: list[torch.Tensor] = [None] * len(sampled)  # type: ignore[list-item]
+    for (height, width), members in by_size.items():
+        frames = torch.cat([sampled[i] for i in members])
+        size = settings.output_size(height, width)
+        if size != (height, width):
+            # The processor resizes 8-bit PIL images with antialiased bilinear filtering.
+            frames = F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
+            frames = frames.round_().clamp_(0, 255)
+        frames = (frames * settings.rescale_factor - mean) / std
+        for i, part in zip(members, frames.split([sampled[i].shape[0] for i in members])):
+            processed[i] = part
+
+    counts = [frames.shape[0] for frames in processed]
+    max_height = max(frames.shape[-2] for frames in processed)
+    max_width = max(frames.shape[-1] for frames in processed)
+    pixel_values = torch.zeros(len(processed), max(counts), 3, max_height, max_width, device=device)
+    pixel_mask = torch.zeros(len(processed), max(counts), max_height, max_width, dtype=torch.bool, device=device)
+    for i, frames in enumerate(processed):
+        count, _, height, width = frames.shape
+        pixel_values[i, :count, :, :height, :width] = frames
+        pixel_mask[i, :count, :height, :width] = True
+    return pixel_values, pixel_mask, counts

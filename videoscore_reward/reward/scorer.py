@@ -1,0 +1,253 @@
+"""`VideoScoreReward`: VideoScore as a batched, gradient-free reward."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoProcessor
+
+from .aspects import ASPECTS, Normalize, Weights, check_normalize, parse_weights, weighted_reward
+from .model import VideoScoreModel
+from .output import RewardOutput
+from .preprocess import ImageSettings, Layout, VideoBatch, check_videos, preprocess_videos
+from .prompt import build_query
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FRAMES: dict[str, int] = {
+    "TIGER-Lab/VideoScore": 16,
+    "TIGER-Lab/VideoScore-anno-only": 16,
+    "TIGER-Lab/VideoScore-v1.1": 48,
+}
+"""Frames per video each published checkpoint was trained with."""
+
+TINY_RANDOM = "tiny-random"
+"""Model name that loads a freshly written `testing.tiny_checkpoint` (offline, meaningless scores)."""
+
+
+def _default_device() -> torch.device:
+    # accelerate knows which GPU belongs to this process under `accelerate launch`.
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
+def _known_frames(name_or_path: str) -> int | None:
+    """Frame count of a published checkpoint named by hub id, local folder name or HF cache path."""
+    if name_or_path in CHECKPOINT_FRAMES:
+        return CHECKPOINT_FRAMES[name_or_path]
+    parts = Path(name_or_path).parts
+    for repo_id, frames in CHECKPOINT_FRAMES.items():
+        cache_name = "models--" + repo_id.replace("/", "--")
+        if cache_name in parts or (parts and parts[-1] == repo_id.split("/")[1]):
+            return frames
+    return None
+
+
+def _resolve_num_frames(name_or_path: str, config) -> int:
+    frames = getattr(config, "num_frames", None)
+    if frames:
+        return int(frames)
+    frames = _known_frames(name_or_path)
+    if frames:
+        return frames
+    logger.warning(
+        "Cannot tell how many frames %r was trained with; using 16 (VideoScore v1). "
+        "Pass num_frames=48 for VideoScore-v1.1.",
+        name_or_path,
+    )
+    return 16
+
+
+class VideoScoreReward:
+    """VideoScore as a reward: videos and prompts in, five aspect scores and a scalar reward out.
+
+    Load with `from_pretrained`. Calls run under `torch.inference_mode`, split large batches into
+    chunks of `batch_size` videos, and return a `RewardOutput` in input order.
+
+    The reward is the weighted mean of the normalized aspect scores:
+    ``reward = sum_i w_i * n(s_i) / sum_i w_i`` with ``n(s) = s`` for ``normalize="raw"`` (1-4) and
+    ``n(s) = (s - 1) / 3`` for ``normalize="unit"`` ([0, 1]). `weights` is a dict by aspect name
+    (aspects left out weigh 0) or a sequence of five numbers in `ASPECTS` order; the default weighs
+    all five equally.
+    """
+
+    def __init__(
+        self,
+        model: VideoScoreModel,
+        processor,
+        *,
+        num_frames: int | None,
+        weights: Weights = None,
+        normalize: Normalize = "raw",
+        batch_size: int = 8,
+        is_tiny_random: bool = False,
+    ):
+        if num_frames is not None and num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.model = model
+        self.processor = processor
+        self.num_frames = num_frames
+        self.weights = parse_weights(weights)
+        self.normalize = check_normalize(normalize)
+        self.batch_size = batch_size
+        self.is_tiny_random = is_tiny_random
+        self.image_settings = ImageSettings.from_image_processor(processor.image_processor)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        num_frames: int | None = None,
+        weights: Weights = None,
+        normalize: Normalize = "raw",
+        batch_size: int = 8,
+        attn_implementation: str = "sdpa",
+    ) -> "VideoScoreReward":
+        """Load a VideoScore checkpoint: a hub id (e.g. "TIGER-Lab/VideoScore-v1.1"), a local folder,
+        or "tiny-random" for an offline random checkpoint (meaningless scores).
+
+        device: default is accelerate's device for this process (the GPU when there is one).
+        dtype: default bfloat16 on CUDA, float32 elsewhere.
+        num_frames: frames sampled per video; default per checkpoint (16 for v1, 48 for v1.1).
+        """
+        name = os.fspath(name_or_path)
+        if name == TINY_RANDOM:
+            from ..testing import tiny_checkpoint
+
+            with tempfile.TemporaryDirectory(prefix="videoscore-tiny-") as tmp:
+                return cls.from_pretrained(
+                    tiny_checkpoint(tmp), device=device, dtype=dtype, num_frames=num_frames,
+                    weights=weights, normalize=normalize, batch_size=batch_size,
+                    attn_implementation=attn_implementation,
+                )
+        device = torch.device(device) if device is not None else _default_device()
+        if dtype is None:
+            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        try:
+            model, info = VideoScoreModel.from_pretrained(
+                name, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
+            )
+            processor = AutoProcessor.from_pretrained(name)
+        except OSError as error:
+            if os.path.isdir(name):
+                raise OSError(f"{name} is a folder but not a loadable VideoScore checkpoint: {error}") from None
+            raise OSError(
+                f"Cannot load {name!r}: it is not a local folder and the Hugging Face Hub could not be "
+                f"reached (offline or HF_HUB_OFFLINE=1?). Download it where there is a network "
+                f"(`hf download {name} --local-dir DIR`) and pass DIR instead."
+            ) from None
+        missing = [k for k in info["missing_keys"]]
+        if missing:
+            raise ValueError(
+                f"{name} is not a VideoScore checkpoint: weights missing for {missing[:5]}"
+                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                + ". Expected Idefics2 weights under 'model.' and the 5-output head 'score'."
+            )
+        # VideoScore was trained without image splitting (one 64-token image per frame).
+        processor.image_processor.do_image_splitting = False
+        model.to(device).eval().requires_grad_(False)
+        if num_frames is None:
+            num_frames = _resolve_num_frames(name, model.config)
+        return cls(
+            model,
+            processor,
+            num_frames=num_frames,
+            weights=weights,
+            normalize=normalize,
+            batch_size=batch_size,
+            is_tiny_random=bool(getattr(model.config, "videoscore_reward_tiny_random", False)),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    @property
+    def aspects(self) -> tuple[str, ...]:
+        return ASPECTS
+
+    def __call__(
+        self,
+        videos: VideoBatch,
+        prompts: str | Sequence[str],
+        *,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        layout: Layout = "BTCHW",
+    ) -> RewardOutput:
+        """Score a batch of videos against their prompts.
+
+        videos: float tensor [B, T, C, H, W] with values in `value_range` (default [0, 1], what
+        diffusers returns with output_type="pt"; (-1, 1) for VAE-range data), or uint8 [0, 255];
+        `layout="BCTHW"` for channels-first video; or a list of [T, C, H, W] tensors of different
+        lengths and sizes. C must be 3 (RGB). Any device; frames move to the reward's device after
+        temporal sampling.
+        prompts: one string per video; a single string is used for all.
+        Returns a `RewardOutput` on the reward's device: scores float32 [B, 5], rewards float32 [B].
+        """
+        items = check_videos(videos, layout=layout, value_range=value_range)
+        prompts = self._check_prompts(prompts, len(items))
+        outputs = [
+            self._score_chunk(items[start : start + self.batch_size], prompts[start : start + self.batch_size], value_range)
+            for start in range(0, len(items), self.batch_size)
+        ]
+        return RewardOutput.concat(outputs)
+
+    @staticmethod
+    def _check_prompts(prompts: str | Sequence[str], count: int) -> list[str]:
+        if isinstance(prompts, str):
+            return [prompts] * count
+        if not isinstance(prompts, Sequence):
+            raise TypeError(f"prompts must be a string or a list of strings, got {type(prompts).__name__}.")
+        prompts = list(prompts)
+        if len(prompts) != count:
+            raise ValueError(f"Got {len(prompts)} prompts for {count} videos: expected one prompt per video (or one string for all).")
+        for i, prompt in enumerate(prompts):
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompts[{i}] must be a string, got {type(prompt).__name__}.")
+        return prompts
+
+    @torch.inference_mode()
+    def _score_chunk(self, videos: list[torch.Tensor], prompts: list[str], value_range: tuple[float, float]) -> RewardOutput:
+        device = self.device
+        pixel_values, pixel_mask, counts = preprocess_videos(
+            videos, num_frames=self.num_frames, settings=self.image_settings, device=device, value_range=value_range
+        )
+        text = self.processor(
+            text=[build_query(prompt, count) for prompt, count in zip(prompts, counts)],
+            padding="longest",
+            padding_side="right",
+            return_tensors="pt",
+        )
+        logits = self.model(
+            input_ids=text["input_ids"].to(device),
+            attention_mask=text["attention_mask"].to(device),
+            pixel_values=pixel_values.to(self.dtype),
+            pixel_attention_mask=pixel_mask,
+        ).logits
+        scores = logits.float()
+        return RewardOutput(scores=scores, rewards=weighted_reward(scores, self.weights, self.normalize))
+
+    def __repr__(self) -> str:
+        weights = {a: w for a, w in zip(ASPECTS, self.weights.tolist())}
+        return (
+            f"{type(self).__name__}(num_frames={self.num_frames}, device={self.device}, dtype={self.dtype}, "
+            f"normalize={self.normalize!r}, weights={weights}, batch_size={self.batch_size}"
+            + (", tiny random checkpoint: scores are meaningless" if self.is_tiny_random else "")
+            + ")"
+        )

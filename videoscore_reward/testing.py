@@ -1,0 +1,187 @@
+"""A tiny random VideoScore checkpoint, for offline tests and smoke runs.
+
+The scores of such a checkpoint are meaningless; the files, the code path and the tensor shapes are
+those of the real checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import Idefics2Config, Idefics2Processor, PreTrainedTokenizerFast
+from transformers.models.idefics2.image_processing_pil_idefics2 import Idefics2ImageProcessorPil
+
+from .reward.aspects import ASPECTS
+from .reward.model import VideoScoreModel
+from .reward.prompt import query_template
+
+TINY_RANDOM_MARKER = "videoscore_reward_tiny_random"
+"""Key set to true in the config.json of checkpoints written by `tiny_checkpoint`."""
+
+# The real checkpoints' processor settings (see the VideoScore model card / preprocessor_config.json).
+_PROCESSOR_SETTINGS = dict(
+    do_image_splitting=False,
+    size={"shortest_edge": 378, "longest_edge": 980},
+    image_mean=[0.5, 0.5, 0.5],
+    image_std=[0.5, 0.5, 0.5],
+)
+_IMAGE_SEQ_LEN = 64
+# Ten times transformers' default: with 0.02 a 2-layer model gives nearly the same scores for any
+# input, and tests could not tell videos, prompts or their order apart.
+_INIT_RANGE = 0.2
+
+
+def _tiny_tokenizer() -> PreTrainedTokenizerFast:
+    # A byte-level BPE trained on the query template: every prompt tokenizes without unknowns,
+    # and training on fixed text is deterministic.
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([query_template()] * 4, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<unk>",
+        padding_side="right",
+    )
+
+
+def tiny_checkpoint(path: str | os.PathLike, *, num_frames: int = 16, seed: int = 0) -> Path:
+    """Write a tiny random VideoScore checkpoint to `path` and return the path.
+
+    The folder holds what a real checkpoint holds, in the original layout: `config.json` (an
+    Idefics2 config with architectures `Idefics2ForSequenceClassification`), `model.safetensors`
+    with `model.*` and `score.*` keys, and the processor and tokenizer files. The processor has the
+    real settings (shortest edge 378, longest edge 980, no image splitting, mean/std 0.5, 64 tokens
+    per image); the networks are a few hundred kB. The same `seed` writes the same weights; the
+    global torch RNG is left as it was. `num_frames` is recorded in the config as the frame count.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = _tiny_tokenizer()
+    processor = Idefics2Processor(
+        image_processor=Idefics2ImageProcessorPil(**_PROCESSOR_SETTINGS),
+        tokenizer=tokenizer,
+        image_seq_len=_IMAGE_SEQ_LEN,
+    )
+    hidden = 32
+    config = Idefics2Config(
+        text_config=dict(
+            model_type="mistral",
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=8192,
+            pad_token_id=tokenizer.pad_token_id,
+            initializer_range=_INIT_RANGE,
+        ),
+        vision_config=dict(
+            hidden_size=hidden,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=980,
+            patch_size=14,
+            initializer_range=_INIT_RANGE,
+        ),
+        perceiver_config=dict(
+            hidden_size=hidden,
+            resampler_n_latents=_IMAGE_SEQ_LEN,
+            resampler_depth=1,
+            resampler_n_heads=2,
+            resampler_head_dim=8,
+            num_key_value_heads=1,
+            initializer_range=_INIT_RANGE,
+        ),
+        image_token_id=processor.image_token_id,
+        num_labels=len(ASPECTS),
+        initializer_range=_INIT_RANGE,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VideoScoreModel(config)
+        # Random init puts every score near 0; centre them in the 1-4 range so tiny-model
+        # outputs look like scores and range checks downstream are exercised.
+        torch.nn.init.constant_(model.score.bias, 2.5)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+
+    config_file = path / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["architectures"] = ["Idefics2ForSequenceClassification"]
+    saved["num_frames"] = num_frames
+    saved[TINY_RANDOM_MARKER] = True
+    config_file.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def test_frames(num_frames: int, height: int, width: int, *, seed: int = 0) -> torch.Tensor:
+    """Deterministic frames uint8 [T, 3, H, W] that differ from frame to frame.
+
+    Frame t is a smooth colour gradient shifted by t, with a white 8x8 block in the top-left corner
+    (to see orientation), so frames survive lossy codecs recognisably and sampling is checkable.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    phase = torch.rand(3, generator=generator) * 255
+    y = torch.arange(height).view(1, 1, height, 1).float()
+    x = torch.arange(width).view(1, 1, 1, width).float()
+    t = torch.arange(num_frames).view(num_frames, 1, 1, 1).float()
+    frames = (phase.view(1, 3, 1, 1) + 2 * y + x + 12 * t) % 256
+    frames[:, :, :8, :8] = 255
+    return frames.to(torch.uint8)
+
+
+def write_test_video(
+    path: str | os.PathLike,
+    num_frames: int = 20,
+    width: int = 64,
+    height: int = 48,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    fps: int = 8,
+    rotation: int | None = None,
+    frames: torch.Tensor | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode `frames` (uint8 [T, 3, H, W]; default `test_frames`) to `path` with PyAV.
+
+    The container follows the file extension (.mp4, .webm, .mkv, .mov, .avi, .gif, ...).
+    `rotation` sets the display-matrix rotation (degrees counterclockwise), as phones do.
+    """
+    import av
+
+    path = Path(path)
+    if frames is None:
+        frames = test_frames(num_frames, height, width)
+    with av.open(str(path), "w", options=options or {}) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = frames.shape[-2:]
+        stream.pix_fmt = pix_fmt
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for frame in frames.permute(0, 2, 3, 1).numpy():
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
