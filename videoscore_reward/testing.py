@@ -134,7 +134,7 @@ def tiny_checkpoint(path: str | os.PathLike, *, num_frames: int = 16, seed: int 
     return path
 
 
-def test_frames(num_frames: int, height: int, width: int, *, seed: int = 0) -> torch.Tensor:
+def make_frames(num_frames: int, height: int, width: int, *, seed: int = 0) -> torch.Tensor:
     """Deterministic frames uint8 [T, 3, H, W] that differ from frame to frame.
 
     Frame t is a smooth colour gradient shifted by t, with a white 8x8 block in the top-left corner
@@ -163,7 +163,7 @@ def write_test_video(
     frames: torch.Tensor | None = None,
     options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode `frames` (uint8 [T, 3, H, W]; default `test_frames`) to `path` with PyAV.
+    """Encode `frames` (uint8 [T, 3, H, W]; default `make_frames`) to `path` with PyAV.
 
     The container follows the file extension (.mp4, .webm, .mkv, .mov, .avi, .gif, ...).
     `rotation` sets the display-matrix rotation (degrees counterclockwise), as phones do.
@@ -172,7 +172,7 @@ def write_test_video(
 
     path = Path(path)
     if frames is None:
-        frames = test_frames(num_frames, height, width)
+        frames = make_frames(num_frames, height, width)
     with av.open(str(path), "w", options=options or {}) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[-2:]
