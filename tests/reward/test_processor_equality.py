@@ -1,0 +1,104 @@
+"""Our tensor path against the reference path: PIL frames -> the checkpoint's processor -> model."""
+
+import pytest
+import torch
+from PIL import Image
+
+from videoscore_reward import sample_indices
+from videoscore_reward.reward.preprocess import check_videos, preprocess_videos
+from videoscore_reward.reward.prompt import build_query
+from videoscore_reward.testing import make_frames
+
+
+def reference_inputs(reward, frames, prompt):
+    """What the original VideoScore example feeds the model for one video (uint8 [T, 3, H, W])."""
+    frames = frames[sample_indices(frames.shape[0], reward.num_frames)]
+    images = [Image.fromarray(f.permute(1, 2, 0).numpy()) for f in frames]
+    return reward.processor(text=build_query(prompt, len(images)), images=images, return_tensors="pt")
+
+
+def reference_scores(reward, frames, prompt):
+    inputs = reference_inputs(reward, frames, prompt)
+    with torch.inference_mode():
+        return reward.model(**inputs).logits.float()[0]
+
+
+def our_pixels(reward, frames):
+    pixel_values, mask, _ = preprocess_videos(
+        check_videos([frames]), num_frames=reward.num_frames, settings=reward.image_settings, device=torch.device("cpu")
+    )
+    return pixel_values, mask
+
+
+def test_query_text_is_the_template_byte_for_byte():
+    query = build_query("a cat", 3)
+    assert query.startswith("\nSuppose you are an expert")
+    assert query.endswith('the text prompt is "a cat",\nall the frames of video are as follows:\n<image> <image> <image> ')
+    assert "in that sub-score, \nthe lowest" in query
+
+
+def test_query_matches_shared_template_file():
+    from pathlib import Path
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "videoscore" / "prompt_template.txt"
+    assert shared.exists(), f"expected the shared template at {shared}"
+    expected = shared.read_bytes().decode("utf-8").format(text_prompt="x y") + "<image> " * 2
+    assert build_query("x y", 2) == expected
+
+
+def test_no_resize_pixels_and_scores_equal_processor_path(tiny_reward):
+    frames = make_frames(20, 384, 384, seed=1)
+    inputs = reference_inputs(tiny_reward, frames, "a red fox")
+    pixel_values, mask = our_pixels(tiny_reward, frames)
+    assert pixel_values.shape == inputs["pixel_values"].shape
+    torch.testing.assert_close(pixel_values, inputs["pixel_values"], atol=1e-5, rtol=0)
+    assert torch.equal(mask, inputs["pixel_attention_mask"].bool())
+
+    ours = tiny_reward(frames[None], ["a red fox"]).scores[0]
+    torch.testing.assert_close(ours, reference_scores(tiny_reward, frames, "a red fox"), atol=1e-5, rtol=0)
+
+
+def test_text_inputs_equal_processor_path(tiny_reward):
+    frames = make_frames(4, 384, 384)
+    reference = reference_inputs(tiny_reward, frames, "two dogs, running")
+    ours = tiny_reward.processor(text=[build_query("two dogs, running", 4)], return_tensors="pt")
+    assert torch.equal(ours["input_ids"], reference["input_ids"])
+    image_id = tiny_reward.model.config.image_token_id
+    assert int((ours["input_ids"] == image_id).sum()) == 4 * 64
+
+
+@pytest.mark.parametrize(
+    "height, width",
+    [(256, 256), (768, 1024), (300, 500), (1080, 720)],
+    ids=["upscale-256", "downscale-1024x768", "non-square-500x300", "portrait-720x1080"],
+)
+def test_resized_pixels_close_to_processor_path(tiny_reward, height, width):
+    frames = make_frames(3, height, width, seed=2)
+    inputs = reference_inputs(tiny_reward, frames, "p")
+    pixel_values, mask = our_pixels(tiny_reward, frames)
+    assert pixel_values.shape == inputs["pixel_values"].shape, "resize rule must give the processor's size"
+    assert torch.equal(mask, inputs["pixel_attention_mask"].bool())
+    difference = (pixel_values - inputs["pixel_values"]).abs()
+    assert difference.max() <= 0.02, f"max pixel difference {difference.max():.4f}"
+
+    ours = tiny_reward(frames[None], "p").scores[0]
+    torch.testing.assert_close(ours, reference_scores(tiny_reward, frames, "p"), atol=0.05, rtol=0)
+
+
+def test_float_input_scores_equal_8bit_frames(tiny_reward):
+    frames = make_frames(16, 384, 384, seed=3)
+    as_float = frames.float() / 255
+    uint8 = tiny_reward(frames[None], "p").scores
+    torch.testing.assert_close(tiny_reward(as_float[None], "p").scores, uint8, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiny_reward(as_float[None] * 2 - 1, "p", value_range=(-1, 1)).scores, uint8, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiny_reward(as_float.transpose(0, 1)[None], "p", layout="BCTHW").scores, uint8, atol=1e-5, rtol=0)
+
+
+def test_videos_of_different_lengths_and_sizes_in_one_call(tiny_reward):
+    videos = [make_frames(30, 64, 64, seed=4), make_frames(5, 384, 400, seed=5), make_frames(16, 100, 60, seed=6)]
+    prompts = ["a long prompt about a cat that plays the piano", "short", "third"]
+    together = tiny_reward(videos, prompts).scores
+    for i, (video, prompt) in enumerate(zip(videos, prompts)):
+        # Padding (tokens and pixels) must not change a video's scores.
+        alone = tiny_reward([video], [prompt]).scores[0]
+        torch.testing.assert_close(together[i], alone, atol=1e-4, rtol=0, msg=f"video {i}")
