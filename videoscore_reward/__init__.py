@@ -7,30 +7,9 @@
     out.rewards                     # float32 [B]
 """
 
-from .reward import (
-    ASPECTS,
-    CHECKPOINT_FRAMES,
-    SCORE_RANGE,
-    TINY_RANDOM,
-    RewardOutput,
-    VideoLoadError,
-    VideoScoreModel,
-    VideoScoreReward,
-    load_video,
-    sample_indices,
-)
+# The public API is the reward core's; integrations are imported from their own modules so their
+# optional dependencies stay optional.
+from .reward import *  # noqa: F403
+from .reward import __all__  # noqa: F401
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "ASPECTS",
-    "CHECKPOINT_FRAMES",
-    "SCORE_RANGE",
-    "TINY_RANDOM",
-    "RewardOutput",
-    "VideoLoadError",
-    "VideoScoreModel",
-    "VideoScoreReward",
-    "load_video",
-    "sample_indices",
-]
