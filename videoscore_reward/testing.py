@@ -171,6 +171,7 @@ def write_test_video(
     import av
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if frames is None:
         frames = make_frames(num_frames, height, width)
     with av.open(str(path), "w", options=options or {}) as container:

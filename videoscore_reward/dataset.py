@@ -1,0 +1,132 @@
+"""A scored folder as a Hugging Face `videofolder` dataset, and its upload to the Hub."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .folder import read_table
+from .reward import ASPECTS
+
+# Not "original_file_name": datasets reads every "*_file_name" column as a link to a media file in
+# the folder, and the original names point outside it.
+METADATA_COLUMNS = ["file_name", "prompt", *ASPECTS, "reward", "original_video_name"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class OrganizeReport:
+    copied: list[str]
+    already_there: list[str]
+    skipped: list[str]
+
+    def __str__(self) -> str:
+        return f"copied {len(self.copied)}, already there {len(self.already_there)}, skipped {len(self.skipped)}"
+
+
+def organize(
+    root: str | os.PathLike,
+    scores: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    prefix: str = "",
+    dry_run: bool = False,
+) -> OrganizeReport:
+    """Copy the scored videos of `root` into `out` as a `videofolder` dataset.
+
+    Each video becomes `out/<uuid><ext>` (the uuid is derived from the file's SHA-256, so the same
+    video always gets the same name) with `out/<uuid>.txt` holding `prefix + prompt`, and
+    `out/metadata.csv` gets a row with `file_name`, `prompt`, the aspect columns, `reward` and
+    `original_video_name`. Rows with an error are skipped. Nothing is overwritten or deleted: a
+    video already in `out` is left as it is, and a name taken by different content is an error.
+    Each copy is verified by size and hash. Running it twice adds nothing.
+    """
+    root, out = Path(root), Path(out)
+    table = read_table(Path(scores))
+    missing = [c for c in ["video_name", "prompt", *ASPECTS, "reward"] if c not in table.columns]
+    if missing:
+        raise ValueError(f"{scores} lacks the columns {missing}; expected the output of `videoscore-reward score`.")
+    metadata_path = out / "metadata.csv"
+    metadata = pd.read_csv(metadata_path, dtype=str, keep_default_na=False) if metadata_path.exists() else None
+    known = set(metadata["file_name"]) if metadata is not None else set()
+
+    report = OrganizeReport([], [], [])
+    new_rows = []
+    errors = table["error"].fillna("").astype(str) if "error" in table.columns else pd.Series([""] * len(table))
+    for (_, row), error in zip(table.iterrows(), errors):
+        source = root / row["video_name"]
+        if error or not source.is_file():
+            report.skipped.append(row["video_name"])
+            continue
+        digest = _sha256(source)
+        file_name = f"{uuid.UUID(hex=digest[:32])}{source.suffix.lower()}"
+        target = out / file_name
+        if file_name in known:
+            report.already_there.append(row["video_name"])
+            continue
+        if target.exists() and _sha256(target) != digest:
+            raise FileExistsError(f"{target} exists with other content; not overwriting it.")
+        report.copied.append(row["video_name"])
+        prompt = f"{prefix}{row['prompt']}"
+        new_rows.append({"file_name": file_name, "prompt": prompt, **{c: row[c] for c in (*ASPECTS, "reward")},
+                         "original_video_name": row["video_name"]})
+        known.add(file_name)
+        if dry_run:
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(source, tmp)
+            if tmp.stat().st_size != source.stat().st_size or _sha256(tmp) != digest:
+                tmp.unlink()
+                raise OSError(f"Copy of {source} to {target} does not match the source (size or hash).")
+            os.replace(tmp, target)
+        caption = target.with_suffix(".txt")
+        if not caption.exists():
+            caption.write_text(prompt, encoding="utf-8")
+
+    if new_rows and not dry_run:
+        combined = pd.DataFrame(new_rows, columns=METADATA_COLUMNS)
+        if metadata is not None:
+            combined = pd.concat([metadata, combined], ignore_index=True)
+        tmp = metadata_path.with_name(".metadata.csv.tmp")
+        combined.to_csv(tmp, index=False)
+        os.replace(tmp, metadata_path)
+    return report
+
+
+LARGE_FOLDER_FILES = 5000
+"""Above this many files, `upload` uses `upload_large_folder` (resumable, several commits)."""
+
+
+def upload(folder: str | os.PathLike, repo_id: str, *, private: bool = False, api=None) -> str:
+    """Upload an organised folder to the Hub as a dataset repo (created if needed) in one commit, or
+    in resumable chunks for very large folders. The token comes from `HF_TOKEN` or `hf auth login`.
+    Returns the repo URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "metadata.csv").is_file():
+        raise FileNotFoundError(f"{folder} has no metadata.csv; run `videoscore-reward organize` first.")
+    api = api or HfApi()
+    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if len(files) > LARGE_FOLDER_FILES:
+        api.upload_large_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", ignore_patterns=[".*"])
+    else:
+        api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", ignore_patterns=[".*"],
+                          commit_message=f"Add {len(files)} files scored with videoscore-reward")
+    return str(url)
