@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -242,6 +244,26 @@ class VideoScoreReward:
         ).logits
         scores = logits.float()
         return RewardOutput(scores=scores, rewards=weighted_reward(scores, self.weights, self.normalize))
+
+    _executor: ThreadPoolExecutor | None = None
+    _executor_lock = threading.Lock()
+
+    def submit(self, videos: VideoBatch, prompts: str | Sequence[str], **kwargs) -> Future:
+        """Score in the background: returns a `Future[RewardOutput]` at once, so the next batch can be
+        sampled while this one is scored. Arguments as for a call. One worker thread per reward
+        (created on first use) scores submissions in order; an error surfaces at `.result()`.
+        """
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoscore-reward")
+        return self._executor.submit(self, videos, prompts, **kwargs)
+
+    def as_reward_fn(self, *, value_range: tuple[float, float] = (0.0, 1.0), asynchronous: bool = False):
+        """This reward as a DDPO-style `reward_fn(videos, prompts, metadata) -> (rewards [B], info)`; see
+        `videoscore_reward.integrations.rl.VideoScoreRewardFn`."""
+        from ..integrations.rl.rewards import VideoScoreRewardFn
+
+        return VideoScoreRewardFn(self, value_range=value_range, asynchronous=asynchronous)
 
     def __repr__(self) -> str:
         weights = {a: w for a, w in zip(ASPECTS, self.weights.tolist())}
