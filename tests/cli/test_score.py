@@ -4,13 +4,15 @@ import subprocess
 import sys
 import time
 
+import av
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from videoscore_reward import ASPECTS, load_video
 from videoscore_reward.cli import main, parse_weights
-from videoscore_reward.folder import COLUMNS, find_videos, prompt_from_file_name
+from videoscore_reward._folder import COLUMNS, find_videos, prompt_from_file_name, read_table
 from videoscore_reward.testing import write_test_video
 
 SEED_NAME = "solo,Xiangling,_carry_money_in_a_wallet__genshin_impact__,1girl,highres,_seed_1294598571.mp4"
@@ -34,24 +36,53 @@ def folder(tmp_path):
     (root / "empty.mp4").write_bytes(b"")
     (root / "notes.mkv").write_text("not a video")
     (root / "readme.txt").write_text("not a video extension, ignored")
+    write_truncated_video(root / "cut.mp4", tmp_path / "whole.mp4")
+    write_audio_only(root / "sound.mp4")
     return root
+
+
+def write_truncated_video(path, whole):
+    # faststart puts the index first, so the header announces 60 frames the cut file lacks.
+    data = write_test_video(whole, 60, options={"movflags": "faststart"}).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def write_audio_only(path):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def test_finds_videos_recursively_sorted(folder):
     names = [p.relative_to(folder).as_posix() for p in find_videos(folder)]
-    assert names == sorted(["LOUD.MOV", "anim.gif", "clips/fox.webm", "empty.mp4", "notes.mkv", SEED_NAME])
+    assert names == sorted(["LOUD.MOV", "anim.gif", "clips/fox.webm", "cut.mp4", "empty.mp4", "notes.mkv", "sound.mp4", SEED_NAME])
 
 
-def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir, tiny_reward, capsys):
+def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir, tiny_reward, capsys, recwarn):
     code = main(["score", str(folder), "--model", str(tiny_checkpoint_dir), "--batch-size", "2", "--no-progress"])
     assert code == 0
-    table = pd.read_csv(folder / "evaluation_results.csv", keep_default_na=False)
+    table = read_table(folder / "evaluation_results.csv")
     assert list(table.columns) == COLUMNS
     assert table["video_name"].tolist() == [p.relative_to(folder).as_posix() for p in find_videos(folder)]
     rows = table.set_index("video_name")
     assert rows.loc["clips/fox.webm", "prompt"] == "a red fox in the snow"
     assert rows.loc[SEED_NAME, "prompt"] == "solo,Xiangling, carry money in a wallet  genshin impact  ,1girl,highres,"
     assert "is empty" in rows.loc["empty.mp4", "error"] and "not a readable video" in rows.loc["notes.mkv", "error"]
+    assert "no video stream (streams found: audio)" in rows.loc["sound.mp4", "error"]
+    for name in ("empty.mp4", "notes.mkv", "sound.mp4"):
+        assert rows.loc[name, "num_frames"] == 0 and rows.loc[name, ["reward", *ASPECTS]].isna().all()
+    # A truncated file is scored from the frames that decoded, and flagged in its row, not on the console.
+    assert "cut.mp4 looks truncated or corrupt" in rows.loc["cut.mp4", "error"]
+    assert 0 < rows.loc["cut.mp4", "num_frames"] <= 16 and rows.loc["cut.mp4", ["reward", *ASPECTS]].notna().all()
+    assert not [w for w in recwarn if "truncated" in str(w.message)]
     for name in ("LOUD.MOV", "anim.gif", "clips/fox.webm", SEED_NAME):
         assert rows.loc[name, "error"] == ""
         frames = load_video(folder / name, 16)
@@ -61,7 +92,32 @@ def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir
         assert abs(float(rows.loc[name, "reward"]) - expected.rewards[0].item()) < 1e-4
         assert rows.loc[name, "num_frames"] == frames.shape[0]
     err = capsys.readouterr().err
-    assert "scored 4, failed 2" in err and "videos/s" in err
+    assert "scored 4, failed 4" in err and "videos/s" in err
+    assert "meaningless" in err  # the tiny checkpoint says so
+
+
+def test_truncation_is_reported_in_the_row_of_the_video_that_has_it(tmp_path, tiny_checkpoint_dir):
+    # Decode threads run side by side; each truncation warning must land in its own video's row.
+    root = tmp_path / "mixed"
+    for i in range(6):
+        write_test_video(root / f"good_{i}.mp4", 12, 32, 32)
+        write_truncated_video(root / f"cut_{i}.mp4", tmp_path / f"whole_{i}.mp4")
+    assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--decode-workers", "4", "--no-progress"]) == 0
+    rows = pd.read_csv(root / "evaluation_results.csv", keep_default_na=False).set_index("video_name")
+    for i in range(6):
+        assert rows.loc[f"good_{i}.mp4", "error"] == ""
+        assert rows.loc[f"cut_{i}.mp4", "error"].startswith(f"{root / f'cut_{i}.mp4'} looks truncated")
+
+
+def test_progress_bar_and_tiny_random_by_name(tmp_path, capsys):
+    root = tmp_path / "few"
+    for i in range(3):
+        write_test_video(root / f"v{i}.mp4", 8, 32, 32)
+    assert main(["score", str(root), "--model", "tiny-random"]) == 0
+    err = capsys.readouterr().err
+    assert "note: tiny-random is a tiny random checkpoint: its scores are meaningless." in err
+    assert "3/3" in err and "videos/s" in err  # the tqdm bar
+    assert len(pd.read_csv(root / "evaluation_results.csv")) == 3
 
 
 def test_prompt_options_and_parquet(folder, tiny_checkpoint_dir, tmp_path):
@@ -85,18 +141,41 @@ def test_exit_codes(tmp_path, tiny_checkpoint_dir, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.mp4").write_text("nope")
-    assert main(["score", str(bad), "--model", str(tiny_checkpoint_dir), "--no-progress"]) == 1
-    assert "no video could be scored" in capsys.readouterr().err
-    assert main(["score", str(tmp_path / "missing"), "--model", str(tiny_checkpoint_dir)]) == 2
-    with pytest.raises(SystemExit) as info:
-        main(["score", str(bad), "--weights", "visual quality"])
-    assert info.value.code == 2
-    with pytest.raises(ValueError, match="Unknown aspect"):
-        main(["score", str(bad), "--model", str(tiny_checkpoint_dir), "--weights", "beauty=1"])
+    model = ["--model", str(tiny_checkpoint_dir), "--no-progress"]
+    assert main(["score", str(bad), *model]) == 1
+    assert "error: no video could be scored" in capsys.readouterr().err
+    assert len(pd.read_csv(bad / "evaluation_results.csv")) == 1, "the table still says what went wrong"
+    (tmp_path / "nothing").mkdir()
+    assert main(["score", str(tmp_path / "nothing"), *model]) == 1
+    assert "error: no videos (.mp4, .webm, .mov, .mkv, .avi, .gif) found under" in capsys.readouterr().err
+
+    assert main(["score", str(tmp_path / "missing"), *model]) == 2
+    assert main(["score", str(bad), *model, "--out", str(tmp_path / "x.json")]) == 2
+    assert main(["score", str(bad), "--model", str(tmp_path / "no-such-model")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "Traceback" not in err
+    (tmp_path / "prompts.csv").write_text("name,text\na,b\n")
+    assert main(["score", str(bad), *model, "--prompts-csv", str(tmp_path / "prompts.csv")]) == 2
+    assert "needs a 'prompt' column" in capsys.readouterr().err
+    for wrong in (["--weights", "visual quality"], ["--weights", "beauty=1"], ["--weights", "visual quality=-1"],
+                  ["--batch-size", "0"], ["--num-frames", "-3"], ["--decode-workers", "x"], ["--dtype", "int8"],
+                  ["--prompt", "a", "--prompts-csv", "p.csv"]):
+        with pytest.raises(SystemExit) as info:
+            main(["score", str(bad), *wrong])
+        assert info.value.code == 2, wrong
+    assert "Unknown aspect(s) in weights: ['beauty']" in capsys.readouterr().err
 
 
 def test_parse_weights():
     assert parse_weights("text-to-video alignment=2, dynamic degree=0.5") == {"text-to-video alignment": 2.0, "dynamic degree": 0.5}
+
+
+def test_text_survives_the_table(tmp_path, tiny_checkpoint_dir):
+    root = tmp_path / "na"
+    write_test_video(root / "NA.mp4", 8, 32, 32)
+    assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--prompt", "None", "--no-progress"]) == 0
+    row = read_table(root / "evaluation_results.csv").iloc[0]
+    assert (row["video_name"], row["prompt"], row["error"]) == ("NA.mp4", "None", "")
 
 
 def test_resume_after_kill_scores_every_video_once(tmp_path, tiny_checkpoint_dir):
@@ -126,24 +205,48 @@ def test_resume_after_kill_scores_every_video_once(tmp_path, tiny_checkpoint_dir
     assert not partial.exists()
 
 
+def test_resume_keeps_complete_rows_of_every_partial_file(tmp_path, tiny_checkpoint_dir):
+    # What a killed 3-process run leaves: rank 2's last row cut off mid-line.
+    root = tmp_path / "left"
+    for i in range(4):
+        write_test_video(root / f"v{i}.mp4", 8, 32, 32)
+    out = root / "evaluation_results.csv"
+    header = ",".join(f'"{c}"' if " " in c else c for c in COLUMNS)
+    done = "v1.mp4,1,1,1,1,1,1.0,kept,16,\n"
+    (root / ".evaluation_results.csv.rank1.partial.csv").write_text(header + "\n" + done)
+    (root / ".evaluation_results.csv.rank2.partial.csv").write_text(header + "\n" + "v2.mp4,1,1,1,1,1,")
+    assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--no-progress"]) == 0
+    table = read_table(out)
+    assert table["video_name"].tolist() == ["v0.mp4", "v1.mp4", "v2.mp4", "v3.mp4"]
+    assert table.set_index("video_name").loc["v1.mp4", "prompt"] == "kept", "done rows are not scored again"
+    assert (table["error"] == "").all() and table["reward"].notna().all()
+    assert not list(root.glob(".*partial*"))
+
+
 def test_two_process_sharded_run_matches_single_process(tmp_path, tiny_checkpoint_dir):
+    # Rank 1 gets v1 and v3, both broken: it scores nothing itself, yet the run succeeds as a whole.
     root = tmp_path / "shard"
-    for i in range(5):
+    for i in (0, 2, 4, 5):
         write_test_video(root / f"v{i}.mp4", 6, 32, 32)
-    (root / "v5_broken.mp4").write_text("x")
+    for i in (1, 3):
+        (root / f"v{i}.mp4").write_text("broken")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    subprocess.run(
+    launched = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "videoscore_reward", "score", str(root),
          "--model", str(tiny_checkpoint_dir), "--out", str(tmp_path / "sharded.csv"), "--no-progress"],
-        env=env, check=True, capture_output=True, timeout=300,
+        env=env, capture_output=True, text=True, timeout=300,
     )
+    assert launched.returncode == 0, launched.stderr
+    # One summary, for both processes.
+    assert launched.stderr.count("scored 4, failed 2, skipped 0") == 1, launched.stderr
     assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--out", str(tmp_path / "single.csv"), "--no-progress"]) == 0
-    sharded = pd.read_csv(tmp_path / "sharded.csv", keep_default_na=False)
-    single = pd.read_csv(tmp_path / "single.csv", keep_default_na=False)
-    assert sharded["video_name"].tolist() == single["video_name"].tolist() == [f"v{i}.mp4" for i in range(5)] + ["v5_broken.mp4"]
+    sharded = read_table(tmp_path / "sharded.csv")
+    single = read_table(tmp_path / "single.csv")
+    assert sharded["video_name"].tolist() == single["video_name"].tolist() == [f"v{i}.mp4" for i in range(6)]
     ok = single["error"] == ""
-    torch.testing.assert_close(torch.tensor(sharded.loc[ok, "reward"].astype(float).values),
-                               torch.tensor(single.loc[ok, "reward"].astype(float).values), atol=1e-4, rtol=0)
+    assert ok.tolist() == [True, False, True, False, True, True]
+    torch.testing.assert_close(torch.tensor(sharded.loc[ok, "reward"].values),
+                               torch.tensor(single.loc[ok, "reward"].values), atol=1e-4, rtol=0)
     assert sharded.loc[~ok, "error"].str.contains("not a readable video").all()
     assert not list(tmp_path.glob(".*partial*"))

@@ -1,4 +1,4 @@
-"""A scored folder as a Hugging Face `videofolder` dataset, and its upload to the Hub."""
+"""A scored folder as a Hugging Face `videofolder` dataset."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from .folder import read_table
+from ._folder import read_table
 from .reward import ASPECTS
 
 # Not "original_file_name": datasets reads every "*_file_name" column as a link to a media file in
@@ -29,12 +29,19 @@ def _sha256(path: Path) -> str:
 
 @dataclass
 class OrganizeReport:
-    copied: list[str]
-    already_there: list[str]
-    skipped: list[str]
+    """Original video names by outcome: `skipped` rows have an error, `missing` videos are not
+    under the folder."""
+
+    copied: list[str] = field(default_factory=list)
+    already_there: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"copied {len(self.copied)}, already there {len(self.already_there)}, skipped {len(self.skipped)}"
+        return (
+            f"copied {len(self.copied)}, already there {len(self.already_there)}, "
+            f"skipped {len(self.skipped)} with an error, missing {len(self.missing)}"
+        )
 
 
 def organize(
@@ -50,7 +57,7 @@ def organize(
     Each video becomes `out/<uuid><ext>` (the uuid is derived from the file's SHA-256, so the same
     video always gets the same name) with `out/<uuid>.txt` holding `prefix + prompt`, and
     `out/metadata.csv` gets a row with `file_name`, `prompt`, the aspect columns, `reward` and
-    `original_video_name`. Rows with an error are skipped. Nothing is overwritten or deleted: a
+    `original_video_name`. Rows with an error are skipped, and so are videos no longer under `root`. Nothing is overwritten or deleted: a
     video already in `out` is left as it is, and a name taken by different content is an error.
     Each copy is verified by size and hash. Running it twice adds nothing.
     """
@@ -63,13 +70,16 @@ def organize(
     metadata = pd.read_csv(metadata_path, dtype=str, keep_default_na=False) if metadata_path.exists() else None
     known = set(metadata["file_name"]) if metadata is not None else set()
 
-    report = OrganizeReport([], [], [])
+    report = OrganizeReport()
     new_rows = []
     errors = table["error"].fillna("").astype(str) if "error" in table.columns else pd.Series([""] * len(table))
     for (_, row), error in zip(table.iterrows(), errors):
         source = root / row["video_name"]
-        if error or not source.is_file():
+        if error:
             report.skipped.append(row["video_name"])
+            continue
+        if not source.is_file():
+            report.missing.append(row["video_name"])
             continue
         digest = _sha256(source)
         file_name = f"{uuid.UUID(hex=digest[:32])}{source.suffix.lower()}"
@@ -107,26 +117,3 @@ def organize(
         os.replace(tmp, metadata_path)
     return report
 
-
-LARGE_FOLDER_FILES = 5000
-"""Above this many files, `upload` uses `upload_large_folder` (resumable, several commits)."""
-
-
-def upload(folder: str | os.PathLike, repo_id: str, *, private: bool = False, api=None) -> str:
-    """Upload an organised folder to the Hub as a dataset repo (created if needed) in one commit, or
-    in resumable chunks for very large folders. The token comes from `HF_TOKEN` or `hf auth login`.
-    Returns the repo URL."""
-    from huggingface_hub import HfApi
-
-    folder = Path(folder)
-    if not (folder / "metadata.csv").is_file():
-        raise FileNotFoundError(f"{folder} has no metadata.csv; run `videoscore-reward organize` first.")
-    api = api or HfApi()
-    url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    if len(files) > LARGE_FOLDER_FILES:
-        api.upload_large_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", ignore_patterns=[".*"])
-    else:
-        api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", ignore_patterns=[".*"],
-                          commit_message=f"Add {len(files)} files scored with videoscore-reward")
-    return str(url)

@@ -1,0 +1,38 @@
+import sys
+import types
+
+import pytest
+import torch
+
+from videoscore_reward.cli import main
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    """Stands in for videoscore_reward.app (gradio is not needed): records what `launch` gets."""
+    seen = {}
+    fake = types.ModuleType("videoscore_reward.app")
+    fake.launch = lambda model, **kwargs: seen.update(model=model, **kwargs)
+    monkeypatch.setitem(sys.modules, "videoscore_reward.app", fake)
+    return seen
+
+
+def test_app_defaults(launched):
+    assert main(["app"]) == 0
+    assert launched == {"model": "TIGER-Lab/VideoScore-v1.1", "host": "127.0.0.1", "port": 7860, "share": False,
+                        "device": None, "dtype": None, "num_frames": None, "max_upload_mb": 200}
+
+
+def test_app_forwards_every_option(launched):
+    assert main(["app", "--model", "tiny-random", "--host", "0.0.0.0", "--port", "7999", "--share", "--device", "cpu",
+                 "--dtype", "bfloat16", "--num-frames", "8", "--max-upload-mb", "50"]) == 0
+    assert launched == {"model": "tiny-random", "host": "0.0.0.0", "port": 7999, "share": True, "device": "cpu",
+                        "dtype": torch.bfloat16, "num_frames": 8, "max_upload_mb": 50}
+
+
+def test_app_rejects_bad_options(launched):
+    for wrong in (["--port", "http"], ["--dtype", "fp8"], ["--num-frames", "0"]):
+        with pytest.raises(SystemExit) as info:
+            main(["app", *wrong])
+        assert info.value.code == 2
+    assert launched == {}
