@@ -57,9 +57,10 @@ def organize(
     Each video becomes `out/<uuid><ext>` (the uuid is derived from the file's SHA-256, so the same
     video always gets the same name) with `out/<uuid>.txt` holding `prefix + prompt`, and
     `out/metadata.csv` gets a row with `file_name`, `prompt`, the aspect columns, `reward` and
-    `original_video_name`. Rows with an error are skipped, and so are videos no longer under `root`. Nothing is overwritten or deleted: a
-    video already in `out` is left as it is, and a name taken by different content is an error.
-    Each copy is verified by size and hash. Running it twice adds nothing.
+    `original_video_name`. Rows with an error are skipped, and so are videos no longer under
+    `root`. Nothing is overwritten or deleted: a video already in `out` is left as it is, and a name
+    taken by different content is an error. Each copy is verified by size and hash. Running it twice
+    adds nothing.
     """
     root, out = Path(root), Path(out)
     table = read_table(Path(scores))
