@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from diffusers import DDIMScheduler
 from diffusers.callbacks import MultiPipelineCallbacks
 
 from videoscore_reward.integrations.diffusers import RewardCallback, best_of_n, pipeline_frames, score_pipeline_output
@@ -51,6 +52,8 @@ def test_best_of_n_returns_the_argmax_and_reproduces(tiny_pipe, tiny_reward):
         assert result.reward == pytest.approx(alone[result.seed], abs=1e-4)
         again = generate(tiny_pipe, result.prompt, result.seed, output_type="pt").frames[0]
         torch.testing.assert_close(result.video, again, atol=1e-4, rtol=0)
+        # The winner owns its memory: it does not keep its whole chunk of candidates alive.
+        assert result.video.untyped_storage().nbytes() == result.video.numel() * result.video.element_size()
 
 
 def test_best_of_n_ties_go_to_the_lower_seed(tiny_pipe, tiny_reward, monkeypatch):
@@ -72,6 +75,8 @@ def test_best_of_n_single_and_bad_arguments(tiny_pipe, tiny_reward):
         best_of_n(tiny_pipe, "a cat", 2, tiny_reward, seeds=[1, 1])
     with pytest.raises(ValueError, match="chunk_size"):
         best_of_n(tiny_pipe, "a cat", 2, tiny_reward, chunk_size=0)
+    with pytest.raises(ValueError, match="num_videos_per_prompt=2"):
+        best_of_n(tiny_pipe, "a cat", 2, tiny_reward, num_videos_per_prompt=2)
 
 
 def test_callback_fires_at_the_chosen_steps(tiny_pipe, tiny_reward):
@@ -85,8 +90,12 @@ def test_callback_fires_at_the_chosen_steps(tiny_pipe, tiny_reward):
     torch.testing.assert_close(callback.history[-1].output.scores, tiny_reward(out.frames, "a cat").scores, atol=1e-4, rtol=0)
 
 
-def test_callback_clean_estimate_matches_ddim_prediction(tiny_pipe, tiny_reward, monkeypatch):
-    # The x0 estimate at step i must equal DDIM's pred_original_sample for the next step's input.
+@pytest.mark.parametrize("guidance_scale", [1.0, 7.5])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_callback_clean_estimate_matches_ddim_prediction(tiny_pipe, tiny_reward, monkeypatch, prediction_type, guidance_scale):
+    # The x0 estimate at step i must equal DDIM's pred_original_sample for the next step's input,
+    # whatever the model predicts, with or without classifier-free guidance.
+    tiny_pipe.scheduler = DDIMScheduler.from_config(tiny_pipe.scheduler.config, prediction_type=prediction_type)
     captured = []
     step = tiny_pipe.scheduler.step
     tiny_pipe.scheduler.step = lambda *a, **k: captured.append(step(*a, **k)) or captured[-1]
@@ -94,11 +103,21 @@ def test_callback_clean_estimate_matches_ddim_prediction(tiny_pipe, tiny_reward,
     original = RewardCallback._clean_estimate
     monkeypatch.setattr(RewardCallback, "_clean_estimate", staticmethod(lambda *a: estimates.append(original(*a)) or estimates[-1]))
     callback = RewardCallback(tiny_reward, "a cat", every=1)
-    generate(tiny_pipe, "a cat", 0, guidance_scale=1.0, output_type="latent", callback_on_step_end=callback,
+    generate(tiny_pipe, "a cat", 0, guidance_scale=guidance_scale, output_type="latent", callback_on_step_end=callback,
              callback_on_step_end_tensor_inputs=callback.tensor_inputs)
     assert len(estimates) == 3
     for i, estimate in enumerate(estimates):
         torch.testing.assert_close(estimate, captured[i + 1].pred_original_sample, atol=1e-4, rtol=1e-4)
+
+
+def test_callback_unet_call_gets_the_pipelines_cross_attention_kwargs(tiny_pipe, tiny_reward):
+    seen = []
+    unet_forward = tiny_pipe.unet.forward
+    tiny_pipe.unet.forward = lambda *a, **k: seen.append(k.get("cross_attention_kwargs")) or unet_forward(*a, **k)
+    callback = RewardCallback(tiny_reward, "a cat", every=1)
+    generate(tiny_pipe, "a cat", 0, num_inference_steps=2, output_type="latent", cross_attention_kwargs={"scale": 1.0},
+             callback_on_step_end=callback, callback_on_step_end_tensor_inputs=callback.tensor_inputs)
+    assert seen == [{"scale": 1.0}] * 3, "two denoising steps and one estimate, all with the LoRA scale"
 
 
 def test_callback_threshold_stops_early(tiny_pipe, tiny_reward):

@@ -98,6 +98,8 @@ def best_of_n(
         raise ValueError(f"seeds must be {n} distinct integers, got {seeds}.")
     if "output_type" in pipe_kwargs or "generator" in pipe_kwargs:
         raise ValueError("best_of_n sets output_type and generator itself; do not pass them.")
+    if pipe_kwargs.get("num_videos_per_prompt", 1) != 1:
+        raise ValueError(f"n is the number of candidates per prompt; got num_videos_per_prompt={pipe_kwargs['num_videos_per_prompt']}.")
 
     jobs = [(p, seed) for p in range(len(prompts)) for seed in seeds]
     candidates: list[list[Candidate]] = [[] for _ in prompts]
@@ -115,7 +117,7 @@ def best_of_n(
         for (p, seed), video, value, scores in zip(chunk, frames, scored.rewards.tolist(), scored.scores.tolist()):
             candidates[p].append(Candidate(seed, value, scores))
             if best[p] is None or (value, -seed) > (best[p][0], -best[p][1]):
-                best[p] = (value, seed, video)
+                best[p] = (value, seed, video.clone())  # a view would keep the whole chunk alive
     results = []
     for p, text in enumerate(prompts):
         value, seed, video = best[p]
@@ -173,11 +175,19 @@ class RewardCallback(PipelineCallback):
         guided = pipeline.do_classifier_free_guidance
         model_input = torch.cat([latents] * 2) if guided else latents
         model_input = pipeline.scheduler.scale_model_input(model_input, timestep)
-        prediction = pipeline.unet(model_input, timestep, encoder_hidden_states=prompt_embeds).sample
+        prediction = pipeline.unet(
+            model_input, timestep, encoder_hidden_states=prompt_embeds,
+            cross_attention_kwargs=getattr(pipeline, "cross_attention_kwargs", None),  # a LoRA scale, as the pipeline uses it
+        ).sample
         if guided:
             uncond, cond = prediction.chunk(2)
             prediction = uncond + pipeline.guidance_scale * (cond - uncond)
         alpha = pipeline.scheduler.alphas_cumprod.to(latents.device)[timestep].to(latents.dtype)
-        if pipeline.scheduler.config.prediction_type == "v_prediction":
+        kind = pipeline.scheduler.config.prediction_type
+        if kind == "epsilon":
+            return (latents - (1 - alpha).sqrt() * prediction) / alpha.sqrt()
+        if kind == "v_prediction":
             return alpha.sqrt() * latents - (1 - alpha).sqrt() * prediction
-        return (latents - (1 - alpha).sqrt() * prediction) / alpha.sqrt()
+        if kind == "sample":
+            return prediction
+        raise ValueError(f"Unknown scheduler prediction_type {kind!r}: expected 'epsilon', 'v_prediction' or 'sample'.")
