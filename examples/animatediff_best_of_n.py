@@ -13,7 +13,7 @@ Arguments:
   --weights          aspect weights, e.g. "text-to-video alignment=2,visual quality=1"
   --out              where to write the best video of the first prompt (mp4)
 
-Memory: AnimateDiff in fp16 needs about 8 GB at chunk size 4 and 512 px; VideoScore-v1.1 in bf16 about
+Memory (estimated, not measured): AnimateDiff in fp16 needs about 8 GB at chunk size 4 and 512 px; VideoScore-v1.1 in bf16 about
 17 GB for its weights plus activations for 48 frames. One 40 GB+ GPU holds both.
 """
 
