@@ -110,24 +110,40 @@ def check_videos(
             raise ValueError(f"videos[{i}] has zero frames: expected at least one.")
         if height == 0 or width == 0:
             raise ValueError(f"videos[{i}] has an empty frame size {height}x{width}.")
-        if video.dtype == torch.uint8:
-            pass
-        elif video.is_floating_point():
-            vmin, vmax = (float(v) for v in torch.aminmax(video.detach()))
-            if vmin != vmin or vmax != vmax:
-                raise ValueError(f"videos[{i}] contains NaN values.")
-            if vmin in (float("inf"), float("-inf")) or vmax in (float("inf"), float("-inf")):
-                raise ValueError(f"videos[{i}] contains infinite values.")
-            tolerance = 1e-3 * (hi - lo)
-            if vmin < lo - tolerance or vmax > hi + tolerance:
-                raise ValueError(
-                    f"videos[{i}] has values in [{vmin:.4g}, {vmax:.4g}], outside the declared value_range "
-                    f"({lo:g}, {hi:g}). Pass value_range=(-1, 1) for [-1, 1] data, or uint8 for 0-255."
-                )
-        else:
+        if video.dtype != torch.uint8 and not video.is_floating_point():
             raise TypeError(f"videos[{i}] has dtype {video.dtype}; expected uint8 (0-255) or a float dtype.")
         out.append(video)
+
+    tolerance = 1e-3 * (hi - lo)
+    for i, (vmin, vmax) in _value_ranges(videos, out).items():
+        if vmin != vmin or vmax != vmax:
+            raise ValueError(f"videos[{i}] contains NaN values.")
+        if vmin in (float("inf"), float("-inf")) or vmax in (float("inf"), float("-inf")):
+            raise ValueError(f"videos[{i}] contains infinite values.")
+        if vmin < lo - tolerance or vmax > hi + tolerance:
+            raise ValueError(
+                f"videos[{i}] has values in [{vmin:.4g}, {vmax:.4g}], outside the declared value_range "
+                f"({lo:g}, {hi:g}). Pass value_range=(-1, 1) for [-1, 1] data, or uint8 for 0-255."
+            )
     return out
+
+
+def _value_ranges(videos: VideoBatch, items: list[torch.Tensor]) -> dict[int, tuple[float, float]]:
+    """(min, max) of each float video, by index. NaN and inf propagate into them.
+
+    A batch tensor is reduced per video in one pass with one device sync, not one sync per video.
+    """
+    if isinstance(videos, torch.Tensor):
+        if not videos.is_floating_point():
+            return {}
+        batch = videos.detach()
+        ranges = torch.stack([batch.amin(dim=(1, 2, 3, 4)), batch.amax(dim=(1, 2, 3, 4))], dim=1)
+        return dict(enumerate(tuple(pair) for pair in ranges.tolist()))
+    return {
+        i: tuple(float(v) for v in torch.aminmax(video.detach()))
+        for i, video in enumerate(items)
+        if video.is_floating_point()
+    }
 
 
 def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
