@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from videoscore_reward import ASPECTS, VideoScoreReward
-from videoscore_reward.integrations.rl import VideoScoreRewardFn, multi_reward
+from videoscore_reward.integrations.rl import multi_reward
 
 PROMPTS = ["a cat", "a dog", "a red fox"]
 
