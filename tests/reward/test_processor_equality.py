@@ -69,8 +69,8 @@ def test_text_inputs_equal_processor_path(tiny_reward):
 
 @pytest.mark.parametrize(
     "height, width",
-    [(256, 256), (768, 1024), (300, 500), (1080, 720)],
-    ids=["upscale-256", "downscale-1024x768", "non-square-500x300", "portrait-720x1080"],
+    [(256, 256), (768, 1024), (300, 500), (1080, 720), (48, 64)],
+    ids=["upscale-256", "downscale-1024x768", "non-square-500x300", "portrait-720x1080", "upscale-64x48"],
 )
 def test_resized_pixels_close_to_processor_path(tiny_reward, height, width):
     frames = make_frames(3, height, width, seed=2)
@@ -78,11 +78,14 @@ def test_resized_pixels_close_to_processor_path(tiny_reward, height, width):
     pixel_values, mask = our_pixels(tiny_reward, frames)
     assert pixel_values.shape == inputs["pixel_values"].shape, "resize rule must give the processor's size"
     assert torch.equal(mask, inputs["pixel_attention_mask"].bool())
-    difference = (pixel_values - inputs["pixel_values"]).abs()
-    assert difference.max() <= 0.02, f"max pixel difference {difference.max():.4f}"
+    # In 8-bit levels: normalized values are (level / 255 - 0.5) / 0.5.
+    levels = ((pixel_values - inputs["pixel_values"]).abs() * 127.5).round()
+    assert levels.max() <= 1, f"pixels differ by up to {levels.max():.0f} levels"
+    # Resizing in PIL's two rounded passes keeps PIL's pixels; one 2-D pass differs on about 25% of them.
+    assert (levels > 0).float().mean() < 0.01, f"{(levels > 0).float().mean():.2%} of pixels differ"
 
     ours = tiny_reward(frames[None], "p").scores[0]
-    torch.testing.assert_close(ours, reference_scores(tiny_reward, frames, "p"), atol=0.05, rtol=0)
+    torch.testing.assert_close(ours, reference_scores(tiny_reward, frames, "p"), atol=0.005, rtol=0)
 
 
 def test_float_input_scores_equal_8bit_frames(tiny_reward):

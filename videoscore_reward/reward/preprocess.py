@@ -159,6 +159,23 @@ def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> tor
     return frames.round_().clamp_(0, 255)
 
 
+def _resize_like_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of float [N, C, H, W] frames on the 8-bit grid, staying on it.
+
+    The processor resizes 8-bit PIL images, and PIL filters in two passes, horizontal first, rounding
+    to 8 bits after each. Doing the same keeps all but about 1% of pixels equal to PIL's, where one
+    2-D pass rounded once differs by a level on about a fifth of them.
+    """
+    height, width = size
+    if frames.shape[-1] != width:
+        frames = F.interpolate(frames, size=(frames.shape[-2], width), mode="bilinear", antialias=True)
+        frames = frames.round_().clamp_(0, 255)
+    if frames.shape[-2] != height:
+        frames = F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True)
+        frames = frames.round_().clamp_(0, 255)
+    return frames
+
+
 def preprocess_videos(
     videos: list[torch.Tensor],
     *,
@@ -191,9 +208,7 @@ def preprocess_videos(
         frames = torch.cat([sampled[i] for i in members])
         size = settings.output_size(height, width)
         if size != (height, width):
-            # The processor resizes 8-bit PIL images with antialiased bilinear filtering.
-            frames = F.interpolate(frames, size=size, mode="bilinear", antialias=True, align_corners=False)
-            frames = frames.round_().clamp_(0, 255)
+            frames = _resize_like_pil(frames, size)
         frames = (frames * settings.rescale_factor - mean) / std
         for i, part in zip(members, frames.split([sampled[i].shape[0] for i in members])):
             processed[i] = part
