@@ -6,9 +6,11 @@ rule, rescale, normalize, pad, pixel attention mask) without a PIL or numpy roun
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Union
 
 import torch
@@ -159,21 +161,69 @@ def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> tor
     return frames.round_().clamp_(0, 255)
 
 
-def _resize_like_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bilinear resize of float [N, C, H, W] frames on the 8-bit grid, staying on it.
+# Pillow's fixed-point precision for 8-bit images (libImaging/Resample.c).
+_PIL_PRECISION_BITS = 22
 
-    The processor resizes 8-bit PIL images, and PIL filters in two passes, horizontal first, rounding
-    to 8 bits after each. Doing the same keeps all but about 1% of pixels equal to PIL's, where one
-    2-D pass rounded once differs by a level on about a fifth of them.
+
+@lru_cache(maxsize=64)
+def _pil_bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pillow's bilinear taps for resampling `in_size` samples to `out_size`.
+
+    Returns, per output sample, the input indices int64 [out_size, K] and the fixed-point weights
+    int32 [out_size, K] (unused taps have weight 0). The arithmetic is Pillow's `precompute_coeffs`
+    and `normalize_coeffs_8bpc`, step for step in double precision, so the integers are Pillow's own.
+    """
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = filterscale  # the bilinear filter's support is 1
+    taps = math.ceil(support) * 2 + 1
+    index, weight = [], []
+    for out in range(out_size):
+        center = (out + 0.5) * scale
+        first = max(int(center - support + 0.5), 0)
+        count = min(int(center + support + 0.5), in_size) - first
+        raw = [max(0.0, 1.0 - abs((first + k - center + 0.5) * (1.0 / filterscale))) for k in range(count)]
+        total = 0.0
+        for w in raw:  # summed in Pillow's order: the rounding below depends on it
+            total += w
+        normalized = [w / total for w in raw] if total != 0.0 else raw
+        weight.append([int(w * (1 << _PIL_PRECISION_BITS) + 0.5) for w in normalized] + [0] * (taps - count))
+        index.append(list(range(first, first + count)) + [first] * (taps - count))
+    return torch.tensor(index, dtype=torch.int64), torch.tensor(weight, dtype=torch.int32)
+
+
+def _resample_rows_like_pil(samples: torch.Tensor, out_size: int) -> torch.Tensor:
+    """Resample dim -2 of uint8 [..., L, M] samples to [..., out_size, M] with Pillow's 8-bit arithmetic.
+
+    Each tap gathers whole contiguous rows; products and sums are exact in int32.
+    """
+    index, weight = (t.to(samples.device) for t in _pil_bilinear_taps(samples.shape[-2], out_size))
+    samples = samples.to(torch.int32)
+    shape = (*samples.shape[:-2], out_size, samples.shape[-1])
+    total = torch.full(shape, 1 << (_PIL_PRECISION_BITS - 1), dtype=torch.int32, device=samples.device)
+    tap = torch.empty_like(total)
+    for k in range(index.shape[1]):
+        torch.index_select(samples, -2, index[:, k], out=tap)
+        total.add_(tap.mul_(weight[:, k, None]))
+    return total.bitwise_right_shift_(_PIL_PRECISION_BITS).clamp_(0, 255).to(torch.uint8)
+
+
+def _resize_like_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pillow's bilinear resize of float [N, C, H, W] frames holding integers 0-255, pixel for pixel.
+
+    The processor resizes 8-bit PIL images. Pillow filters in two passes, horizontal first, with
+    integer weights and rounding to 8 bits after each; this repeats that arithmetic on any device,
+    so resized frames equal the processor's exactly (a float resize differs by one level on about a
+    quarter of the pixels). (Pillow goes vertical first for images over 100 times taller than wide,
+    which video frames are not.)
     """
     height, width = size
-    if frames.shape[-1] != width:
-        frames = F.interpolate(frames, size=(frames.shape[-2], width), mode="bilinear", antialias=True)
-        frames = frames.round_().clamp_(0, 255)
-    if frames.shape[-2] != height:
-        frames = F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True)
-        frames = frames.round_().clamp_(0, 255)
-    return frames
+    samples = frames.to(torch.uint8)
+    if samples.shape[-1] != width:
+        samples = _resample_rows_like_pil(samples.transpose(-1, -2).contiguous(), width).transpose(-1, -2)
+    if samples.shape[-2] != height:
+        samples = _resample_rows_like_pil(samples, height)
+    return samples.float()
 
 
 def preprocess_videos(
