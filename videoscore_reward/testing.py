@@ -58,6 +58,8 @@ def _tiny_tokenizer() -> PreTrainedTokenizerFast:
         unk_token="<unk>",
         pad_token="<unk>",
         padding_side="right",
+        # As the real (Mistral) tokenizer: no token_type_ids, which the original model does not take.
+        model_input_names=["input_ids", "attention_mask"],
     )
 
 
