@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import av
@@ -7,6 +8,15 @@ import torch
 
 from videoscore_reward import VideoLoadError, load_video, sample_indices
 from videoscore_reward.testing import make_frames, write_test_video
+
+
+def ffmpeg(*args):
+    import shutil
+    import subprocess
+
+    binary = shutil.which("ffmpeg")
+    assert binary, "ffmpeg makes the test files (bash .ci/run installs it)"
+    subprocess.run([binary, "-v", "error", "-y", *map(str, args)], check=True)
 
 
 def decode_all(path):
@@ -135,7 +145,7 @@ def test_truncated_file_gives_decoded_frames_with_warning(tmp_path):
     data = path.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.warns(UserWarning, match=r"cut.mp4 looks truncated or corrupt.*announces 60 frames"):
+    with pytest.warns(UserWarning, match=r"cut.mp4 looks damaged: its data ends at [\d.]+ s of the 7.50 s the container declares"):
         frames = load_video(cut, 16)
     assert 0 < frames.shape[0] <= 16
     full = decode_all(path)
@@ -160,3 +170,87 @@ def test_loaded_video_scores_like_its_frames(tiny_reward, tmp_path):
     torch.testing.assert_close(
         tiny_reward([frames], "p").scores, tiny_reward(decode_all(path)[None], "p").scores, atol=1e-5, rtol=0
     )
+
+
+def test_stream_copy_cut_with_edit_list_is_not_damaged(tmp_path):
+    # `ffmpeg -ss T -c copy` keeps the packets from the keyframe before T and hides the ones before T
+    # with an edit list: the header counts them, the decoder drops them. Nothing is wrong with the file.
+    source = tmp_path / "source.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=3", "-c:v", "libx264", "-bf", "3", "-g", "12", source)
+    cut = tmp_path / "cut.mp4"
+    ffmpeg("-ss", "0.9", "-i", source, "-c", "copy", cut)
+    everything = decode_all(cut)
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames > everything.shape[0], "the header must count the hidden packets"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = load_video(cut, 16)
+    assert torch.equal(frames, everything[sample_indices(everything.shape[0], 16)])
+
+
+def test_avi_with_dropped_frames_is_not_damaged(tmp_path):
+    # Capture AVIs count dropped frames in the header; the demuxer never returns them.
+    path = tmp_path / "dropped.avi"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2", "-vf", r"select='not(between(n\,10\,19))'",
+           "-fps_mode", "passthrough", "-c:v", "mpeg4", path)
+    everything = decode_all(path)
+    assert everything.shape[0] == 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = load_video(path, 16)
+    assert torch.equal(frames, everything[sample_indices(40, 16)])
+
+
+def test_corrupt_packets_cost_only_their_frames(tmp_path):
+    path = write_test_video(tmp_path / "v.mp4", 48, 64, 48, options={"movflags": "faststart"})
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(np.random.default_rng(1).integers(0, 256, 200, dtype=np.uint8))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=r"broken.mp4 looks damaged: \d+ packet\(s\) could not be decoded") as caught:
+        frames = load_video(broken, 16)
+    assert frames.shape[0] == 16
+    # Decoding goes on past the bad packets (it used to stop at the first, halfway through).
+    decoded = int(re.search(r"Sampled from the (\d+) frames", str(caught[0].message)).group(1))
+    assert 40 <= decoded < 48
+
+
+def test_truncated_file_without_header_count_is_reported(tmp_path):
+    path = write_test_video(tmp_path / "full.mkv", 60, 64, 48)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match=r"cut.mkv looks damaged: its data ends at [\d.]+ s of the 7.50 s"):
+        frames = load_video(cut, 16)
+    assert frames.shape[0] == 16
+
+
+def test_cover_art_is_not_a_video(tmp_path):
+    path = tmp_path / "song.mp4"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-f", "lavfi", "-i", "color=red:size=64x64:d=0.04",
+           "-map", "0:a", "-map", "1:v", "-c:a", "aac", "-c:v", "mjpeg", "-frames:v", "1", "-disposition:v:0", "attached_pic", path)
+    with pytest.raises(VideoLoadError, match=r"song.mp4 has no video, only a cover image \(attached picture\)"):
+        load_video(path)
+
+
+def test_unreadable_mp4_message_names_the_likely_cause(tmp_path):
+    path = write_test_video(tmp_path / "recording.mp4", 30, 64, 48)  # index (moov) at the end
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(VideoLoadError) as error:
+        load_video(cut)
+    message = str(error.value)
+    assert message.startswith(f"{cut} is not a readable video file (Invalid data found when processing input).")
+    assert "moov atom" in message and "Errno" not in message and message.count(str(cut)) == 1
+
+
+def test_frame_size_change_names_the_sizes(tmp_path):
+    parts = []
+    for size in ("64x48", "80x64"):
+        parts.append(tmp_path / f"{size}.ts")
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=1", "-c:v", "libx264", "-f", "mpegts", parts[-1])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    with pytest.raises(VideoLoadError, match=r"joined.ts: the frame size changes within the video \(64x48, 80x64\)"):
+        load_video(joined, 16)

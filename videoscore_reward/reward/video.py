@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -20,57 +21,113 @@ class VideoLoadError(ValueError):
 def _open(path: Path):
     try:
         return av.open(str(path))
+    except av.error.PermissionError:
+        raise PermissionError(f"Cannot read {path}: permission denied.") from None
     except (av.error.InvalidDataError, av.error.EOFError) as error:
-        raise VideoLoadError(f"{path} is not a readable video file ({error}).") from None
+        hint = (
+            " If it is an MP4/MOV cut short (an interrupted recording or download), its index (moov atom) is missing."
+            if path.suffix.lower() in (".mp4", ".m4v", ".mov")
+            else ""
+        )
+        raise VideoLoadError(f"{path} is not a readable video file ({_reason(error)}).{hint}") from None
     except (av.error.FFmpegError, ValueError) as error:
-        raise VideoLoadError(f"{path} could not be opened as a video ({error}).") from None
+        raise VideoLoadError(f"{path} could not be opened as a video ({_reason(error)}).") from None
+
+
+def _reason(error: Exception) -> str:
+    """FFmpeg's message without the errno and file name PyAV adds to it."""
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _video_stream(container, path: Path):
-    if not container.streams.video:
+    """The first video stream that is a video: cover art (an attached picture) is not."""
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
+        if container.streams.video:
+            raise VideoLoadError(f"{path} has no video, only a cover image (attached picture).")
         kinds = sorted({stream.type for stream in container.streams}) or ["none"]
         raise VideoLoadError(f"{path} has no video stream (streams found: {', '.join(kinds)}).")
-    stream = container.streams.video[0]
+    stream = videos[0]
     stream.thread_type = "AUTO"  # frame- and slice-threaded decoding
     return stream
 
 
-def _count_frames(path: Path) -> int:
-    """Frame count by demuxing packets (no decoding), for containers whose header has none."""
+def _declared_end(container) -> float | None:
+    """Where the container says its streams end, in seconds; None if it does not say."""
+    if not container.duration:
+        return None
+    return ((container.start_time or 0) + container.duration) / av.time_base
+
+
+@dataclass
+class _Scan:
+    frames: int  # non-empty video packets that the demuxer does not mark for discarding
+    end: float | None  # where the last packet of any stream ends, in seconds
+    error: Exception | None  # what stopped demuxing early
+
+
+def _scan(path: Path) -> _Scan:
+    """Demux every stream (no decoding): the video frame count and where the data really ends."""
+    frames, end, error = 0, None, None
     with _open(path) as container:
-        stream = container.streams.video[0]
+        video = _video_stream(container, path)
         try:
-            return sum(1 for packet in container.demux(stream) if packet.size > 0)
-        except av.error.FFmpegError:
-            return 0
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    packet_end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    end = packet_end if end is None else max(end, packet_end)
+                if packet.stream is video and packet.size > 0 and not packet.is_discard:
+                    frames += 1
+        except av.error.FFmpegError as stop:
+            error = stop
+    return _Scan(frames, end, error)
 
 
-def _decode(path: Path, keep: list[int]) -> tuple[list[np.ndarray], int, Exception | None]:
-    """One sequential pass that converts only the frames in `keep` to RGB.
+@dataclass
+class _Decoded:
+    frames: list[np.ndarray]  # the kept frames, RGB [H, W, 3]
+    count: int = 0  # frames the decoder gave, kept or not
+    bad_packets: int = 0
+    bad_packet_error: Exception | None = None
+    stopped: Exception | None = None  # a container error that ended reading
 
-    Returns the kept frames, how many frames were decoded, and the decoding error if one stopped it.
+
+def _decode(path: Path, keep: list[int]) -> _Decoded:
+    """One sequential pass that converts only the frames in `keep` to RGB, stopping after the last.
+
+    A packet that fails to decode is skipped, so one corrupt packet costs its frames, not the rest
+    of the video.
     """
     wanted = set(keep)
     last = max(keep) if keep else -1
-    frames: list[np.ndarray] = []
-    decoded = 0
+    result = _Decoded([])
     with _open(path) as container:
         stream = _video_stream(container, path)
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                decoded = index + 1
-                if index in wanted:
+        packets = container.demux(stream)
+        while result.count <= last:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as error:
+                result.stopped = error
+                break
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as error:
+                result.bad_packets += 1
+                result.bad_packet_error = error
+                continue
+            for frame in frames:
+                if result.count in wanted:
                     image = frame.to_ndarray(format="rgb24")
                     turns = round((frame.rotation or 0) / 90) % 4
                     if turns:
                         # PyAV reports the counterclockwise rotation the display matrix applies.
                         image = np.rot90(image, k=turns)
-                    frames.append(np.ascontiguousarray(image))
-                if index >= last:
-                    break
-        except av.error.FFmpegError as error:
-            return frames, decoded, error
-    return frames, decoded, None
+                    result.frames.append(np.ascontiguousarray(image))
+                result.count += 1
+    return result
 
 
 def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.Tensor:
@@ -78,12 +135,15 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
 
     Frames are sampled with `sample_indices` (num_frames=None keeps all) from the frame count in the
     container header, or from the demuxed packet count where the header has none, and decoded in one
-    sequential threaded pass that stops after the last sampled frame. Rotation metadata is applied
-    and any pixel format is converted to RGB.
+    sequential threaded pass that stops after the last sampled frame. Where fewer frames decode than
+    were counted (header counts that include dropped or edited-out frames, damage), frames are
+    sampled again from those that did. Rotation metadata is applied, any pixel format is converted
+    to RGB, and cover art is not taken for the video.
 
-    Returns uint8 [T, 3, H, W] with values 0-255. A truncated or corrupt file gives the frames that
-    decoded, with a warning; `VideoLoadError` (a ValueError) if none did, or if the file is empty, not a
-    video, or audio only; FileNotFoundError if it does not exist.
+    Returns uint8 [T, 3, H, W] with values 0-255. A damaged file (truncated, undecodable packets) gives
+    the frames that decoded, with a warning that says what is wrong; `VideoLoadError` (a ValueError)
+    if no frame decodes, or if the file is empty, not a video, or audio only; FileNotFoundError if it
+    does not exist.
     """
     path = Path(path)
     if not path.exists():
@@ -94,26 +154,46 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
         raise VideoLoadError(f"{path} is empty (0 bytes), expected a video file.")
 
     with _open(path) as container:
-        total = _video_stream(container, path).frames
+        stream = _video_stream(container, path)
+        total = stream.frames
+        declared_end = _declared_end(container)
+        rate = stream.average_rate or stream.guessed_rate
+    scan = None
     if total <= 0:
-        total = _count_frames(path)
+        scan = _scan(path)
+        total = scan.frames
         if total <= 0:
             raise VideoLoadError(f"{path} has a video stream but no frames could be read.")
 
     keep = sample_indices(total, num_frames)
-    frames, decoded, error = _decode(path, keep)
-    if len(frames) < len(keep):
-        if decoded == 0:
-            reason = f": {error}" if error is not None else ""
-            raise VideoLoadError(f"{path}: no frame could be decoded{reason}.")
+    decoded = _decode(path, keep)
+    if len(decoded.frames) < len(keep):
+        if decoded.count == 0:
+            error = decoded.stopped or decoded.bad_packet_error
+            raise VideoLoadError(f"{path}: no frame could be decoded" + (f" ({_reason(error)})." if error else "."))
+        # Sample uniformly from what is really there rather than from the head of the video.
+        keep = sample_indices(decoded.count, num_frames)
+        decoded = _decode(path, keep)
+        scan = scan or _scan(path)
+
+    problems = []
+    if decoded.bad_packets:
+        problems.append(f"{decoded.bad_packets} packet(s) could not be decoded ({_reason(decoded.bad_packet_error)})")
+    stopped = decoded.stopped or (scan.error if scan else None)
+    if stopped:
+        problems.append(f"reading stopped early ({_reason(stopped)})")
+    if scan and scan.end is not None and declared_end is not None:
+        # Two frames or 0.2 s of slack: packet durations are not always exact.
+        slack = max(2 / float(rate) if rate else 0.0, 0.2)
+        if scan.end < declared_end - slack:
+            problems.append(f"its data ends at {scan.end:.2f} s of the {declared_end:.2f} s the container declares")
+    if problems:
         warnings.warn(
-            f"{path} looks truncated or corrupt ({error or 'the stream ended early'}): the container announces "
-            f"{total} frames but {decoded} decoded; sampling from those.",
+            f"{path} looks damaged: {'; '.join(problems)}. Sampled from the {decoded.count} frames that decoded.",
             stacklevel=2,
         )
-        # Sample uniformly from what is really there rather than from the head of the video.
-        keep = sample_indices(decoded, num_frames)
-        frames, decoded, error = _decode(path, keep)
-    if any(f.shape != frames[0].shape for f in frames):
-        raise VideoLoadError(f"{path}: frame size changes within the stream ({frames[0].shape[:2]} then others).")
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    sizes = sorted({f.shape[:2] for f in decoded.frames})
+    if len(sizes) > 1:
+        described = ", ".join(f"{w}x{h}" for h, w in sizes)
+        raise VideoLoadError(f"{path}: the frame size changes within the video ({described}); expected one size.")
+    return torch.from_numpy(np.stack(decoded.frames)).permute(0, 3, 1, 2).contiguous()
