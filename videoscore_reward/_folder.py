@@ -24,18 +24,25 @@ from tqdm.auto import tqdm
 
 from .reward import ASPECTS, VideoScoreReward, load_video
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif")
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".apng", ".mpg", ".mpeg",
+    ".ts", ".mts", ".m2ts", ".ogv", ".flv", ".wmv", ".asf", ".3gp",
+)
 COLUMNS = ["video_name", *ASPECTS, "reward", "prompt", "num_frames", "error"]
 _TEXT_COLUMNS = ("video_name", "prompt", "error")
 _SCORE_COLUMNS = (*ASPECTS, "reward")
 
 
 def find_videos(root: str | os.PathLike) -> list[Path]:
-    """Video files below `root` (recursive, extension case-insensitive), sorted by relative path."""
+    """Video files below `root` (recursive, extension case-insensitive), sorted by relative path.
+
+    Broken symbolic links with a video extension are included, so that they get an error row
+    rather than vanish.
+    """
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory of videos.")
-    found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+    found = [p for p in root.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists())) and p.suffix.lower() in VIDEO_EXTENSIONS]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -134,7 +141,7 @@ def _decode(path: Path, name: str, prompt: str | None, prompts: Mapping[str, str
     try:
         item.prompt = resolve_prompt(path, name, prompt, prompts)
         item.frames = load_video(path, num_frames)
-        if _decode_thread.notes:  # truncated: scored from the frames that decoded, and flagged
+        if _decode_thread.notes:  # damaged: scored from the frames that decoded, and flagged
             item.error = "; ".join(_decode_thread.notes)
     except Exception as error:  # a bad file must not stop the run
         item.error = f"{type(error).__name__}: {error}"
@@ -168,24 +175,26 @@ def _decode_ahead(jobs: list, workers: int, window: int) -> Iterator[_Decoded]:
 
 @dataclass
 class ScoreSummary:
-    """What a `score_folder` run did, summed over processes. `rows_ok` counts the rows without an
-    error in the final table, earlier runs' included."""
+    """What a `score_folder` run did, summed over processes. `scored` includes the `flagged` videos
+    (damaged files scored from the frames that decoded); `failed` ones have no scores.
+    `rows_scored` counts the rows with scores in the final table, earlier runs' included."""
 
     scored: int = 0
+    flagged: int = 0
     failed: int = 0
     skipped: int = 0
-    rows_ok: int = 0
+    rows_scored: int = 0
     seconds: float = 0.0
     decode_seconds: float = 0.0
     wait_seconds: float = 0.0
     model_seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "failed: name: why" or "flagged: name: why"
 
     @classmethod
     def combine(cls, parts: list[ScoreSummary]) -> ScoreSummary:
         total = cls(seconds=max(p.seconds for p in parts))
         for part in parts:
-            for name in ("scored", "failed", "skipped", "decode_seconds", "wait_seconds", "model_seconds"):
+            for name in ("scored", "flagged", "failed", "skipped", "decode_seconds", "wait_seconds", "model_seconds"):
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.errors += part.errors
         return total
@@ -193,7 +202,8 @@ class ScoreSummary:
     def __str__(self) -> str:
         rate = (self.scored + self.failed) / self.seconds if self.seconds else 0.0
         return (
-            f"scored {self.scored}, failed {self.failed}, skipped {self.skipped} already done; "
+            f"scored {self.scored}" + (f" ({self.flagged} flagged as damaged)" if self.flagged else "")
+            + f", failed {self.failed}, skipped {self.skipped} already done; "
             f"{self.seconds:.1f} s, {rate:.2f} videos/s (model {self.model_seconds:.1f} s; decoding "
             f"{self.decode_seconds:.1f} s of worker-thread time, the model waiting on it {self.wait_seconds:.1f} s)"
         )
@@ -292,7 +302,8 @@ def score_folder(
     `accelerate launch` process k scores every n-th video starting at the k-th into its own partial
     file, and the main process merges them all, in folder order, into `out` (written atomically)
     once every process is done. A file that fails to decode or score gets a row with its `error`
-    and the run goes on; a truncated file is scored from the frames that decoded, and flagged.
+    and the run goes on; a damaged file (truncated, bad packets) is scored from the frames that
+    decoded, and flagged in `error`.
 
     Returns the summary of all processes, on every process.
     """
@@ -339,8 +350,8 @@ def score_folder(
     summary = ScoreSummary.combine(gather_object([summary]))
     if state.is_main_process:
         table = _merge(out, names)
-        summary.rows_ok = int((table["error"] == "").sum())
-    summary.rows_ok = broadcast_object_list([summary.rows_ok])[0]
+        summary.rows_scored = int(table["reward"].notna().sum())
+    summary.rows_scored = broadcast_object_list([summary.rows_scored])[0]
     return summary
 
 
@@ -370,9 +381,12 @@ def _score_batch(reward: VideoScoreReward, batch: list[_Decoded], summary: Score
             "num_frames": 0 if item.frames is None else item.frames.shape[0],
             "error": item.error,
         })
-        if item.error:
+        if result is None:
             summary.failed += 1
-            summary.errors.append(f"{item.name}: {item.error}")
+            summary.errors.append(f"failed: {item.name}: {item.error}")
         else:
             summary.scored += 1
+            if item.error:
+                summary.flagged += 1
+                summary.errors.append(f"flagged: {item.name}: {item.error}")
     return rows

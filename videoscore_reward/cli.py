@@ -117,6 +117,12 @@ def _score(args) -> int:
         prompts = read_prompts_csv(args.prompts_csv) if args.prompts_csv else None
     except (OSError, ValueError) as error:
         return _error(f"--prompts-csv: {_first_line(error)}", 2)
+    if args.no_progress:  # the bars of model loading too, not only ours
+        from huggingface_hub.utils import disable_progress_bars
+        from transformers.utils.logging import disable_progress_bar
+
+        disable_progress_bars()
+        disable_progress_bar()
     try:
         reward = VideoScoreReward.from_pretrained(
             args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames,
@@ -134,13 +140,13 @@ def _score(args) -> int:
         print("\ninterrupted: the finished rows are kept; run the same command again to resume.", file=sys.stderr)
         return 130
     if not main_process:
-        return 0 if summary.rows_ok else 1
+        return 0 if summary.rows_scored else 1
     print(f"{summary}; results in {out}", file=sys.stderr)
     for line in summary.errors[:20]:
-        print(f"  failed: {line}", file=sys.stderr)
+        print(f"  {line}", file=sys.stderr)
     if len(summary.errors) > 20:
         print(f"  ... and {len(summary.errors) - 20} more (the error column of {out})", file=sys.stderr)
-    if summary.rows_ok == 0:
+    if summary.rows_scored == 0:
         if summary.scored + summary.failed + summary.skipped == 0:
             return _error(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {args.dir}", 1)
         return _error("no video could be scored", 1)

@@ -38,6 +38,9 @@ def folder(tmp_path):
     (root / "readme.txt").write_text("not a video extension, ignored")
     write_truncated_video(root / "cut.mp4", tmp_path / "whole.mp4")
     write_audio_only(root / "sound.mp4")
+    write_test_video(root / "clips" / "broadcast.ts", 10, codec="mpeg2video")
+    write_test_video(root / "phone.m4v", 10)
+    (root / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")  # a broken link gets a row, not silence
     return root
 
 
@@ -63,7 +66,8 @@ def write_audio_only(path):
 
 def test_finds_videos_recursively_sorted(folder):
     names = [p.relative_to(folder).as_posix() for p in find_videos(folder)]
-    assert names == sorted(["LOUD.MOV", "anim.gif", "clips/fox.webm", "cut.mp4", "empty.mp4", "notes.mkv", "sound.mp4", SEED_NAME])
+    assert names == sorted(["LOUD.MOV", "anim.gif", "clips/broadcast.ts", "clips/fox.webm", "cut.mp4", "empty.mp4",
+                            "gone.mp4", "notes.mkv", "phone.m4v", "sound.mp4", SEED_NAME])
 
 
 def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir, tiny_reward, capsys, recwarn):
@@ -77,13 +81,14 @@ def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir
     assert rows.loc[SEED_NAME, "prompt"] == "solo,Xiangling, carry money in a wallet  genshin impact  ,1girl,highres,"
     assert "is empty" in rows.loc["empty.mp4", "error"] and "not a readable video" in rows.loc["notes.mkv", "error"]
     assert "no video stream (streams found: audio)" in rows.loc["sound.mp4", "error"]
-    for name in ("empty.mp4", "notes.mkv", "sound.mp4"):
+    assert "Video file not found" in rows.loc["gone.mp4", "error"]
+    for name in ("empty.mp4", "notes.mkv", "sound.mp4", "gone.mp4"):
         assert rows.loc[name, "num_frames"] == 0 and rows.loc[name, ["reward", *ASPECTS]].isna().all()
     # A truncated file is scored from the frames that decoded, and flagged in its row, not on the console.
-    assert "cut.mp4 looks truncated or corrupt" in rows.loc["cut.mp4", "error"]
+    assert "cut.mp4 looks damaged: its data ends at" in rows.loc["cut.mp4", "error"]
     assert 0 < rows.loc["cut.mp4", "num_frames"] <= 16 and rows.loc["cut.mp4", ["reward", *ASPECTS]].notna().all()
-    assert not [w for w in recwarn if "truncated" in str(w.message)]
-    for name in ("LOUD.MOV", "anim.gif", "clips/fox.webm", SEED_NAME):
+    assert not [w for w in recwarn if "damaged" in str(w.message)]
+    for name in ("LOUD.MOV", "anim.gif", "clips/fox.webm", "clips/broadcast.ts", "phone.m4v", SEED_NAME):
         assert rows.loc[name, "error"] == ""
         frames = load_video(folder / name, 16)
         expected = tiny_reward([frames], [rows.loc[name, "prompt"]])
@@ -92,7 +97,9 @@ def test_score_folder_rows_scores_prompts_and_errors(folder, tiny_checkpoint_dir
         assert abs(float(rows.loc[name, "reward"]) - expected.rewards[0].item()) < 1e-4
         assert rows.loc[name, "num_frames"] == frames.shape[0]
     err = capsys.readouterr().err
-    assert "scored 4, failed 4" in err and "videos/s" in err
+    assert "scored 7 (1 flagged as damaged), failed 4" in err and "videos/s" in err
+    assert "  flagged: cut.mp4: " in err and "  failed: sound.mp4: VideoLoadError" in err
+    assert "Loading weights" not in err  # --no-progress silences the model-loading bars too
     assert "meaningless" in err  # the tiny checkpoint says so
 
 
@@ -106,7 +113,7 @@ def test_truncation_is_reported_in_the_row_of_the_video_that_has_it(tmp_path, ti
     rows = pd.read_csv(root / "evaluation_results.csv", keep_default_na=False).set_index("video_name")
     for i in range(6):
         assert rows.loc[f"good_{i}.mp4", "error"] == ""
-        assert rows.loc[f"cut_{i}.mp4", "error"].startswith(f"{root / f'cut_{i}.mp4'} looks truncated")
+        assert rows.loc[f"cut_{i}.mp4", "error"].startswith(f"{root / f'cut_{i}.mp4'} looks damaged")
 
 
 def test_progress_bar_and_tiny_random_by_name(tmp_path, capsys):
@@ -147,7 +154,11 @@ def test_exit_codes(tmp_path, tiny_checkpoint_dir, capsys):
     assert len(pd.read_csv(bad / "evaluation_results.csv")) == 1, "the table still says what went wrong"
     (tmp_path / "nothing").mkdir()
     assert main(["score", str(tmp_path / "nothing"), *model]) == 1
-    assert "error: no videos (.mp4, .webm, .mov, .mkv, .avi, .gif) found under" in capsys.readouterr().err
+    assert "error: no videos (.mp4, .m4v, .mov, .mkv, .webm, .avi, .gif, " in capsys.readouterr().err
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    write_truncated_video(damaged / "cut.mp4", tmp_path / "whole.mp4")
+    assert main(["score", str(damaged), *model]) == 0, "a damaged file still scored is not a failed run"
 
     assert main(["score", str(tmp_path / "missing"), *model]) == 2
     assert main(["score", str(bad), *model, "--out", str(tmp_path / "x.json")]) == 2
