@@ -59,7 +59,9 @@ def test_scores_equal_the_original_implementation(original_python, videos, num_f
     alone = torch.cat([reward([f], [p]).scores for f, p in zip(frames, prompts)])
     batched = reward(frames, prompts).scores
 
-    # The tiny model's scores move by ~1e-3 when one pixel level in a hundred changes, so this
-    # tolerance holds only if frames, pixels, prompt and pooling are all the original's.
-    torch.testing.assert_close(alone, expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(batched, expected, atol=1e-5, rtol=0)
+    # Measured: 0 to 2e-5 (float32 reductions on CPU differ between the two stacks and thread
+    # counts). The tiny model's scores move by ~2e-3 when one pixel level in a hundred changes (the
+    # float resize did that), so this tolerance holds only if frames, pixels, prompt and pooling are
+    # all the original's.
+    torch.testing.assert_close(alone, expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(batched, expected, atol=1e-4, rtol=0)

@@ -110,13 +110,14 @@ def test_videos_of_different_lengths_and_sizes_in_one_call(tiny_reward):
         torch.testing.assert_close(together[i], alone, atol=1e-4, rtol=0, msg=f"video {i}")
 
 
-def test_resize_equals_pillow_for_many_sizes():
-    """The resize alone against Pillow, over up- and downscales in either or both directions."""
+def test_tensor_resize_equals_pillow_for_many_sizes():
+    """The resize that runs on GPUs, run here on CPU, against Pillow: up- and downscales in either or
+    both directions. (On CPU the reward calls Pillow itself.)"""
     import random
 
     import numpy as np
 
-    from videoscore_reward.reward.preprocess import _resize_like_pil
+    from videoscore_reward.reward.preprocess import _resize_emulating_pil
 
     rng = random.Random(0)
     sizes = [((256, 256), (378, 378)), ((2160, 3840), (551, 980)), ((1, 1), (378, 378)), ((480, 854), (378, 672))]
@@ -125,5 +126,5 @@ def test_resize_equals_pillow_for_many_sizes():
     for (height, width), (out_height, out_width) in sizes:
         image = torch.randint(0, 256, (height, width, 3), dtype=torch.uint8, generator=generator)
         expected = np.array(Image.fromarray(image.numpy()).resize((out_width, out_height), Image.BILINEAR))
-        ours = _resize_like_pil(image.permute(2, 0, 1)[None].float(), (out_height, out_width))
+        ours = _resize_emulating_pil(image.permute(2, 0, 1)[None].float(), (out_height, out_width))
         assert torch.equal(ours[0].permute(1, 2, 0), torch.from_numpy(expected).float()), f"{height}x{width} -> {out_height}x{out_width}"

@@ -6,15 +6,14 @@ rule, rescale, normalize, pad, pixel attention mask) without a PIL or numpy roun
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Union
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .sampling import sample_indices
 
@@ -176,7 +175,6 @@ def _pil_bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = filterscale  # the bilinear filter's support is 1
-    taps = math.ceil(support) * 2 + 1
     index, weight = [], []
     for out in range(out_size):
         center = (out + 0.5) * scale
@@ -187,8 +185,11 @@ def _pil_bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch
         for w in raw:  # summed in Pillow's order: the rounding below depends on it
             total += w
         normalized = [w / total for w in raw] if total != 0.0 else raw
-        weight.append([int(w * (1 << _PIL_PRECISION_BITS) + 0.5) for w in normalized] + [0] * (taps - count))
-        index.append(list(range(first, first + count)) + [first] * (taps - count))
+        weight.append([int(w * (1 << _PIL_PRECISION_BITS) + 0.5) for w in normalized])
+        index.append(list(range(first, first + count)))
+    taps = max(len(row) for row in index)  # unused taps read the first input with weight 0
+    index = [row + [row[0]] * (taps - len(row)) for row in index]
+    weight = [row + [0] * (taps - len(row)) for row in weight]
     return torch.tensor(index, dtype=torch.int64), torch.tensor(weight, dtype=torch.int32)
 
 
@@ -211,17 +212,36 @@ def _resample_rows_like_pil(samples: torch.Tensor, out_size: int) -> torch.Tenso
 def _resize_like_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Pillow's bilinear resize of float [N, C, H, W] frames holding integers 0-255, pixel for pixel.
 
-    The processor resizes 8-bit PIL images. Pillow filters in two passes, horizontal first, with
-    integer weights and rounding to 8 bits after each; this repeats that arithmetic on any device,
-    so resized frames equal the processor's exactly (a float resize differs by one level on about a
-    quarter of the pixels). (Pillow goes vertical first for images over 100 times taller than wide,
-    which video frames are not.)
+    The processor resizes 8-bit PIL images, so the resized frames must be Pillow's. On CPU that is
+    Pillow itself (its SIMD code is the fastest there); elsewhere `_resize_emulating_pil` repeats its
+    arithmetic as tensor ops.
+    """
+    if frames.device.type != "cpu":
+        return _resize_emulating_pil(frames, size)
+    from PIL import Image
+
+    height, width = size
+    images = frames.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    resized = np.stack([np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)) for image in images])
+    return torch.from_numpy(resized).permute(0, 3, 1, 2).float()
+
+
+def _resize_emulating_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`_resize_like_pil` as tensor ops on any device, equal to Pillow's output.
+
+    Pillow filters in two passes with integer weights and rounding to 8 bits after each; this
+    repeats that arithmetic in int32. Like `Image.resize`, it goes horizontal first unless the image
+    is over 100 times taller than wide and gets shorter.
     """
     height, width = size
     samples = frames.to(torch.uint8)
-    if samples.shape[-1] != width:
+    in_height, in_width = samples.shape[-2:]
+    vertical_first = in_height > 100 * in_width and height < in_height
+    if vertical_first:
+        samples = _resample_rows_like_pil(samples, height)
+    if in_width != width:
         samples = _resample_rows_like_pil(samples.transpose(-1, -2).contiguous(), width).transpose(-1, -2)
-    if samples.shape[-2] != height:
+    if not vertical_first and in_height != height:
         samples = _resample_rows_like_pil(samples, height)
     return samples.float()
 
