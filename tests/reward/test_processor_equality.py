@@ -126,5 +126,5 @@ def test_tensor_resize_equals_pillow_for_many_sizes():
     for (height, width), (out_height, out_width) in sizes:
         image = torch.randint(0, 256, (height, width, 3), dtype=torch.uint8, generator=generator)
         expected = np.array(Image.fromarray(image.numpy()).resize((out_width, out_height), Image.BILINEAR))
-        ours = _resize_emulating_pil(image.permute(2, 0, 1)[None].float(), (out_height, out_width))
-        assert torch.equal(ours[0].permute(1, 2, 0), torch.from_numpy(expected).float()), f"{height}x{width} -> {out_height}x{out_width}"
+        ours = _resize_emulating_pil(image.permute(2, 0, 1)[None], (out_height, out_width))
+        assert torch.equal(ours[0].permute(1, 2, 0), torch.from_numpy(expected)), f"{height}x{width} -> {out_height}x{out_width}"

@@ -148,16 +148,16 @@ def _value_ranges(videos: VideoBatch, items: list[torch.Tensor]) -> dict[int, tu
 
 
 def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """float32 [T, C, H, W] with integer values 0..255.
+    """uint8 [T, C, H, W] frames.
 
     The model was trained on 8-bit frames, so float input is rounded to the 8-bit grid the way
     diffusers' `numpy_to_pil` does; the scores then equal those of the frames saved as images.
     """
     if frames.dtype == torch.uint8:
-        return frames.float()
+        return frames
     lo, hi = value_range
     frames = (frames.float() - lo) * (255.0 / (hi - lo))
-    return frames.round_().clamp_(0, 255)
+    return frames.round_().clamp_(0, 255).to(torch.uint8)
 
 
 # Pillow's fixed-point precision for 8-bit images (libImaging/Resample.c).
@@ -168,8 +168,9 @@ _PIL_PRECISION_BITS = 22
 def _pil_bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pillow's bilinear taps for resampling `in_size` samples to `out_size`.
 
-    Returns, per output sample, the input indices int64 [out_size, K] and the fixed-point weights
-    int32 [out_size, K] (unused taps have weight 0). The arithmetic is Pillow's `precompute_coeffs`
+    Returns, for each of the K taps, the input index of every output sample, int64 [K, out_size],
+    and its fixed-point weight, int32 [K, out_size] (unused taps have weight 0); one row per tap keeps
+    each tap's indices contiguous. The arithmetic is Pillow's `precompute_coeffs`
     and `normalize_coeffs_8bpc`, step for step in double precision, so the integers are Pillow's own.
     """
     scale = in_size / out_size
@@ -190,11 +191,11 @@ def _pil_bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch
     taps = max(len(row) for row in index)  # unused taps read the first input with weight 0
     index = [row + [row[0]] * (taps - len(row)) for row in index]
     weight = [row + [0] * (taps - len(row)) for row in weight]
-    return torch.tensor(index, dtype=torch.int64), torch.tensor(weight, dtype=torch.int32)
+    return torch.tensor(index, dtype=torch.int64).T.contiguous(), torch.tensor(weight, dtype=torch.int32).T.contiguous()
 
 
 def _resample_rows_like_pil(samples: torch.Tensor, out_size: int) -> torch.Tensor:
-    """Resample dim -2 of uint8 [..., L, M] samples to [..., out_size, M] with Pillow's 8-bit arithmetic.
+    """Resample dim -2 of uint8 [..., L, M] samples to uint8 [..., out_size, M] with Pillow's 8-bit arithmetic.
 
     Each tap gathers whole contiguous rows; products and sums are exact in int32.
     """
@@ -203,27 +204,28 @@ def _resample_rows_like_pil(samples: torch.Tensor, out_size: int) -> torch.Tenso
     shape = (*samples.shape[:-2], out_size, samples.shape[-1])
     total = torch.full(shape, 1 << (_PIL_PRECISION_BITS - 1), dtype=torch.int32, device=samples.device)
     tap = torch.empty_like(total)
-    for k in range(index.shape[1]):
-        torch.index_select(samples, -2, index[:, k], out=tap)
-        total.add_(tap.mul_(weight[:, k, None]))
+    for tap_index, tap_weight in zip(index, weight):
+        torch.index_select(samples, -2, tap_index, out=tap)
+        total.add_(tap.mul_(tap_weight[:, None]))
     return total.bitwise_right_shift_(_PIL_PRECISION_BITS).clamp_(0, 255).to(torch.uint8)
 
 
 def _resize_like_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Pillow's bilinear resize of float [N, C, H, W] frames holding integers 0-255, pixel for pixel.
+    """Pillow's bilinear resize of uint8 [N, C, H, W] frames, pixel for pixel.
 
     The processor resizes 8-bit PIL images, so the resized frames must be Pillow's. On CPU that is
     Pillow itself (its SIMD code is the fastest there); elsewhere `_resize_emulating_pil` repeats its
     arithmetic as tensor ops.
     """
     if frames.device.type != "cpu":
-        return _resize_emulating_pil(frames, size)
+        # In chunks: the int32 intermediates take 16 bytes per input pixel.
+        return torch.cat([_resize_emulating_pil(chunk, size) for chunk in frames.split(32)])
     from PIL import Image
 
     height, width = size
-    images = frames.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    images = frames.permute(0, 2, 3, 1).contiguous().numpy()
     resized = np.stack([np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)) for image in images])
-    return torch.from_numpy(resized).permute(0, 3, 1, 2).float()
+    return torch.from_numpy(resized).permute(0, 3, 1, 2)
 
 
 def _resize_emulating_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -234,16 +236,15 @@ def _resize_emulating_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.
     is over 100 times taller than wide and gets shorter.
     """
     height, width = size
-    samples = frames.to(torch.uint8)
-    in_height, in_width = samples.shape[-2:]
+    in_height, in_width = frames.shape[-2:]
     vertical_first = in_height > 100 * in_width and height < in_height
     if vertical_first:
-        samples = _resample_rows_like_pil(samples, height)
+        frames = _resample_rows_like_pil(frames, height)
     if in_width != width:
-        samples = _resample_rows_like_pil(samples.transpose(-1, -2).contiguous(), width).transpose(-1, -2)
+        frames = _resample_rows_like_pil(frames.transpose(-1, -2).contiguous(), width).transpose(-1, -2)
     if not vertical_first and in_height != height:
-        samples = _resample_rows_like_pil(samples, height)
-    return samples.float()
+        frames = _resample_rows_like_pil(frames, height)
+    return frames
 
 
 def preprocess_videos(
@@ -269,27 +270,22 @@ def preprocess_videos(
         index = torch.tensor(sample_indices(video.shape[0], num_frames), device=video.device)
         sampled.append(_to_8bit_grid(video.index_select(0, index).to(device, non_blocking=True), value_range))
 
-    # One resize and normalize per distinct frame size: a batch from a pipeline is one call.
+    counts = [frames.shape[0] for frames in sampled]
+    sizes = [settings.output_size(*frames.shape[-2:]) for frames in sampled]
+    max_height = max(height for height, _ in sizes)
+    max_width = max(width for _, width in sizes)
+    pixel_values = torch.zeros(len(sampled), max(counts), 3, max_height, max_width, device=device)
+    pixel_mask = torch.zeros(len(sampled), max(counts), max_height, max_width, dtype=torch.bool, device=device)
+    # One resize per distinct frame size: a batch from a pipeline is one call.
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, frames in enumerate(sampled):
         by_size[tuple(frames.shape[-2:])].append(i)
-    processed: list[torch.Tensor] = [None] * len(sampled)  # type: ignore[list-item]
     for (height, width), members in by_size.items():
         frames = torch.cat([sampled[i] for i in members])
-        size = settings.output_size(height, width)
-        if size != (height, width):
-            frames = _resize_like_pil(frames, size)
-        frames = (frames * settings.rescale_factor - mean) / std
-        for i, part in zip(members, frames.split([sampled[i].shape[0] for i in members])):
-            processed[i] = part
-
-    counts = [frames.shape[0] for frames in processed]
-    max_height = max(frames.shape[-2] for frames in processed)
-    max_width = max(frames.shape[-1] for frames in processed)
-    pixel_values = torch.zeros(len(processed), max(counts), 3, max_height, max_width, device=device)
-    pixel_mask = torch.zeros(len(processed), max(counts), max_height, max_width, dtype=torch.bool, device=device)
-    for i, frames in enumerate(processed):
-        count, _, height, width = frames.shape
-        pixel_values[i, :count, :, :height, :width] = frames
-        pixel_mask[i, :count, :height, :width] = True
+        out_height, out_width = settings.output_size(height, width)
+        if (out_height, out_width) != (height, width):
+            frames = _resize_like_pil(frames, (out_height, out_width))
+        for i, part in zip(members, frames.split([counts[i] for i in members])):
+            pixel_values[i, : counts[i], :, :out_height, :out_width] = (part.float() * settings.rescale_factor - mean) / std
+            pixel_mask[i, : counts[i], :out_height, :out_width] = True
     return pixel_values, pixel_mask, counts
