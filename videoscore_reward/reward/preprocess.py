@@ -1,7 +1,9 @@
 """Frames to model inputs as tensor ops on the reward's device.
 
 Reproduces the checkpoint's `Idefics2Processor` image path (resize with the shortest/longest edge
-rule, rescale, normalize, pad, pixel attention mask) without a PIL or numpy round trip per frame.
+rule, rescale, normalize, pad, pixel attention mask) on whole batches, pixel for pixel. Only the
+resize of frames on the CPU goes through Pillow, frame by frame, because there Pillow is both the
+reference and the fastest; on a GPU everything stays on the device.
 """
 
 from __future__ import annotations
