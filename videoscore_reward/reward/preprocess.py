@@ -249,6 +249,7 @@ def _resize_emulating_pil(frames: torch.Tensor, size: tuple[int, int]) -> torch.
     return frames
 
 
+@lru_cache(maxsize=8)
 def _normalization_table(settings: ImageSettings) -> torch.Tensor:
     """float32 [3, 256]: the model input for each 8-bit level of each channel.
 
@@ -297,7 +298,7 @@ def preprocess_videos(
         by_size[tuple(frames.shape[-2:])].append(i)
     for (height, width), members in by_size.items():
         frames = torch.cat([sampled[i] for i in members])
-        out_height, out_width = settings.output_size(height, width)
+        out_height, out_width = sizes[members[0]]
         if (out_height, out_width) != (height, width):
             frames = _resize_like_pil(frames, (out_height, out_width))
         for i, part in zip(members, frames.split([counts[i] for i in members])):
