@@ -15,9 +15,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import Idefics2Config, Idefics2Processor, PreTrainedTokenizerFast
 from transformers.models.idefics2.image_processing_pil_idefics2 import Idefics2ImageProcessorPil
 
-from .reward.aspects import ASPECTS
-from .reward.model import VideoScoreModel
-from .reward.prompt import query_template
+from ..reward.aspects import ASPECTS
+from ..reward.model import VideoScoreModel
+from ..reward.prompt import query_template
 
 TINY_RANDOM_MARKER = "videoscore_reward_tiny_random"
 """Key set to true in the config.json of checkpoints written by `tiny_checkpoint`."""
