@@ -1,8 +1,10 @@
 """Everything that turns frames into VideoScore scores."""
 
 from .aspects import ASPECTS, SCORE_RANGE
+from .base import BaseReward
 from .model import VideoScoreModel
 from .output import RewardOutput
+from .reward_fn import RewardFn, VideoScoreRewardFn
 from .sampling import sample_indices
 from .scorer import CHECKPOINT_FRAMES, TINY_RANDOM, VideoScoreReward
 from .video import VideoLoadError, load_video
@@ -12,10 +14,13 @@ __all__ = [
     "CHECKPOINT_FRAMES",
     "SCORE_RANGE",
     "TINY_RANDOM",
+    "BaseReward",
+    "RewardFn",
     "RewardOutput",
     "VideoLoadError",
     "VideoScoreModel",
     "VideoScoreReward",
+    "VideoScoreRewardFn",
     "load_video",
     "sample_indices",
 ]

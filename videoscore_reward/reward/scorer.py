@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from transformers import AutoProcessor
 
-from .aspects import ASPECTS, Normalize, Weights, check_normalize, parse_weights, weighted_reward
+from .aspects import ASPECTS, SCORE_RANGE, Normalize, Weights
+from .base import BaseReward, check_count
 from .model import VideoScoreModel
 from .output import RewardOutput
 from .preprocess import ImageSettings, Layout, VideoBatch, check_videos, preprocess_videos
@@ -66,7 +65,7 @@ def _resolve_num_frames(name_or_path: str, config) -> int:
     return 16
 
 
-class VideoScoreReward:
+class VideoScoreReward(BaseReward):
     """VideoScore as a reward: videos and prompts in, five aspect scores and a scalar reward out.
 
     Load with `from_pretrained`. Calls run under `torch.inference_mode`, split large batches into
@@ -79,6 +78,9 @@ class VideoScoreReward:
     all five equally.
     """
 
+    aspects = ASPECTS
+    score_range = SCORE_RANGE
+
     def __init__(
         self,
         model: VideoScoreModel,
@@ -90,16 +92,10 @@ class VideoScoreReward:
         batch_size: int = 8,
         is_tiny_random: bool = False,
     ):
-        if num_frames is not None and num_frames < 1:
-            raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        super().__init__(weights=weights, normalize=normalize, batch_size=batch_size)
         self.model = model
         self.processor = processor
-        self.num_frames = num_frames
-        self.weights = parse_weights(weights)
-        self.normalize = check_normalize(normalize)
-        self.batch_size = batch_size
+        self.num_frames = None if num_frames is None else check_count("num_frames", num_frames)
         self.is_tiny_random = is_tiny_random
         self.image_settings = ImageSettings.from_image_processor(processor.image_processor)
 
@@ -179,10 +175,6 @@ class VideoScoreReward:
     def dtype(self) -> torch.dtype:
         return self.model.dtype
 
-    @property
-    def aspects(self) -> tuple[str, ...]:
-        return ASPECTS
-
     def __call__(
         self,
         videos: VideoBatch,
@@ -202,26 +194,12 @@ class VideoScoreReward:
         Returns a `RewardOutput` on the reward's device: scores float32 [B, 5], rewards float32 [B].
         """
         items = check_videos(videos, layout=layout, value_range=value_range)
-        prompts = self._check_prompts(prompts, len(items))
+        prompts = self.check_prompts(prompts, len(items))
         outputs = [
             self._score_chunk(items[start : start + self.batch_size], prompts[start : start + self.batch_size], value_range)
             for start in range(0, len(items), self.batch_size)
         ]
         return RewardOutput.concat(outputs)
-
-    @staticmethod
-    def _check_prompts(prompts: str | Sequence[str], count: int) -> list[str]:
-        if isinstance(prompts, str):
-            return [prompts] * count
-        if not isinstance(prompts, Sequence):
-            raise TypeError(f"prompts must be a string or a list of strings, got {type(prompts).__name__}.")
-        prompts = list(prompts)
-        if len(prompts) != count:
-            raise ValueError(f"Got {len(prompts)} prompts for {count} videos: expected one prompt per video (or one string for all).")
-        for i, prompt in enumerate(prompts):
-            if not isinstance(prompt, str):
-                raise TypeError(f"prompts[{i}] must be a string, got {type(prompt).__name__}.")
-        return prompts
 
     @torch.inference_mode()
     def _score_chunk(self, videos: list[torch.Tensor], prompts: list[str], value_range: tuple[float, float]) -> RewardOutput:
@@ -241,31 +219,10 @@ class VideoScoreReward:
             pixel_values=pixel_values.to(self.dtype),
             pixel_attention_mask=pixel_mask,
         ).logits
-        scores = logits.float()
-        return RewardOutput(scores=scores, rewards=weighted_reward(scores, self.weights, self.normalize))
-
-    _executor: ThreadPoolExecutor | None = None
-    _executor_lock = threading.Lock()
-
-    def submit(self, videos: VideoBatch, prompts: str | Sequence[str], **kwargs) -> Future:
-        """Score in the background: returns a `Future[RewardOutput]` at once, so the next batch can be
-        sampled while this one is scored. Arguments as for a call. One worker thread per reward
-        (created on first use) scores submissions in order; an error surfaces at `.result()`.
-        """
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoscore-reward")
-        return self._executor.submit(self, videos, prompts, **kwargs)
-
-    def as_reward_fn(self, *, value_range: tuple[float, float] = (0.0, 1.0), asynchronous: bool = False):
-        """This reward as a DDPO-style `reward_fn(videos, prompts, metadata) -> (rewards [B], info)`; see
-        `videoscore_reward.integrations.rl.VideoScoreRewardFn`."""
-        from ..integrations.rl.rewards import VideoScoreRewardFn
-
-        return VideoScoreRewardFn(self, value_range=value_range, asynchronous=asynchronous)
+        return self.output(logits)
 
     def __repr__(self) -> str:
-        weights = {a: w for a, w in zip(ASPECTS, self.weights.tolist())}
+        weights = self.weights_by_aspect()
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, device={self.device}, dtype={self.dtype}, "
             f"normalize={self.normalize!r}, weights={weights}, batch_size={self.batch_size}"
