@@ -105,7 +105,7 @@ def _first_line(error: BaseException) -> str:
 def _score(args) -> int:
     from accelerate import PartialState
 
-    from ._folder import VIDEO_EXTENSIONS, read_prompts_csv, score_folder
+    from .folder import VIDEO_EXTENSIONS, read_prompts_csv, score_folder
     from .reward import VideoScoreReward
 
     if not args.dir.is_dir():
@@ -154,7 +154,7 @@ def _score(args) -> int:
 
 
 def _organize(args) -> int:
-    from ._dataset import organize
+    from .folder import organize
 
     if not args.dir.is_dir():
         return _error(f"{args.dir} is not a directory", 2)
@@ -177,7 +177,7 @@ def _is_network_error(error: BaseException) -> bool:
 
 
 def _upload(args) -> int:
-    from ._upload import upload
+    from .folder import upload
 
     try:
         url = upload(args.folder, args.repo_id, private=args.private)

@@ -15,7 +15,8 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
 from videoscore_reward import ASPECTS
-from videoscore_reward.app import _serve, build_app
+from videoscore_reward.app import build_app
+from videoscore_reward.app.ui import _serve
 
 # gradio's own use of pandas 3 warns; nothing the app can change.
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")

@@ -5,7 +5,7 @@ import pytest
 
 from videoscore_reward import ASPECTS
 from videoscore_reward.cli import main
-from videoscore_reward._dataset import METADATA_COLUMNS
+from videoscore_reward.folder import METADATA_COLUMNS
 
 
 def sha(path):

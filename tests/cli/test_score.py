@@ -12,7 +12,7 @@ import torch
 
 from videoscore_reward import ASPECTS, load_video
 from videoscore_reward.cli import main, parse_weights
-from videoscore_reward._folder import COLUMNS, find_videos, prompt_from_file_name, read_table
+from videoscore_reward.folder import COLUMNS, find_videos, prompt_from_file_name, read_table
 from videoscore_reward.testing import write_test_video
 
 SEED_NAME = "solo,Xiangling,_carry_money_in_a_wallet__genshin_impact__,1girl,highres,_seed_1294598571.mp4"

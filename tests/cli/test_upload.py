@@ -3,7 +3,7 @@ import os
 import pytest
 
 from videoscore_reward.cli import main
-from videoscore_reward._upload import upload
+from videoscore_reward.folder import upload
 
 
 class RecordingApi:

@@ -84,7 +84,7 @@ def _scan(path: Path) -> _Scan:
 
 
 @dataclass
-class _Decoded:
+class _DecodePass:
     frames: list[np.ndarray]  # the kept frames, RGB [H, W, 3]
     count: int = 0  # frames the decoder gave, kept or not
     bad_packets: int = 0
@@ -92,7 +92,7 @@ class _Decoded:
     stopped: Exception | None = None  # a container error that ended reading
 
 
-def _decode(path: Path, keep: list[int]) -> _Decoded:
+def _decode_pass(path: Path, keep: list[int]) -> _DecodePass:
     """One sequential pass that converts only the frames in `keep` to RGB, stopping after the last.
 
     A packet that fails to decode is skipped, so one corrupt packet costs its frames, not the rest
@@ -100,7 +100,7 @@ def _decode(path: Path, keep: list[int]) -> _Decoded:
     """
     wanted = set(keep)
     last = max(keep) if keep else -1
-    result = _Decoded([])
+    result = _DecodePass([])
     with _open(path) as container:
         stream = _video_stream(container, path)
         packets = container.demux(stream)
@@ -130,6 +130,22 @@ def _decode(path: Path, keep: list[int]) -> _Decoded:
     return result
 
 
+@dataclass(frozen=True)
+class VideoDamage:
+    """What is wrong with a damaged video file whose remaining frames were still used.
+
+    problems: one phrase per problem ("3 packet(s) could not be decoded (...)").
+    frames_decoded: how many frames did decode; the sampled frames come from these.
+    """
+
+    problems: tuple[str, ...]
+    frames_decoded: int
+
+    def describe(self, name: str | os.PathLike) -> str:
+        """One line naming the file as `name` (a path, or an upload's file name)."""
+        return f"{name} looks damaged: {'; '.join(self.problems)}. Sampled from the {self.frames_decoded} frames that decoded."
+
+
 def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.Tensor:
     """Decode the frames VideoScore looks at from a video file.
 
@@ -145,6 +161,16 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
     if no frame decodes, or if the file is empty, not a video, or audio only; FileNotFoundError if it
     does not exist.
     """
+    frames, damage = read_video(path, num_frames)
+    if damage is not None:
+        warnings.warn(damage.describe(path), stacklevel=2)
+    return frames
+
+
+def read_video(path: str | os.PathLike, num_frames: int | None = None) -> tuple[torch.Tensor, VideoDamage | None]:
+    """`load_video` without the warning: the frames uint8 [T, 3, H, W], and what is wrong with a
+    damaged file (None for a sound one) as a value, for callers that report it per file (decode
+    threads, where warnings cannot be caught safely). Raises as `load_video` does."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Video file not found: {path}")
@@ -166,14 +192,14 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
             raise VideoLoadError(f"{path} has a video stream but no frames could be read.")
 
     keep = sample_indices(total, num_frames)
-    decoded = _decode(path, keep)
+    decoded = _decode_pass(path, keep)
     if len(decoded.frames) < len(keep):
         if decoded.count == 0:
             error = decoded.stopped or decoded.bad_packet_error
             raise VideoLoadError(f"{path}: no frame could be decoded" + (f" ({_reason(error)})." if error else "."))
         # Sample uniformly from what is really there rather than from the head of the video.
         keep = sample_indices(decoded.count, num_frames)
-        decoded = _decode(path, keep)
+        decoded = _decode_pass(path, keep)
         scan = scan or _scan(path)
 
     problems = []
@@ -187,13 +213,9 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
         slack = max(2 / float(rate) if rate else 0.0, 0.2)
         if scan.end < declared_end - slack:
             problems.append(f"its data ends at {scan.end:.2f} s of the {declared_end:.2f} s the container declares")
-    if problems:
-        warnings.warn(
-            f"{path} looks damaged: {'; '.join(problems)}. Sampled from the {decoded.count} frames that decoded.",
-            stacklevel=2,
-        )
     sizes = sorted({f.shape[:2] for f in decoded.frames})
     if len(sizes) > 1:
         described = ", ".join(f"{w}x{h}" for h, w in sizes)
         raise VideoLoadError(f"{path}: the frame size changes within the video ({described}); expected one size.")
-    return torch.from_numpy(np.stack(decoded.frames)).permute(0, 3, 1, 2).contiguous()
+    frames = torch.from_numpy(np.stack(decoded.frames)).permute(0, 3, 1, 2).contiguous()
+    return frames, VideoDamage(tuple(problems), decoded.count) if problems else None

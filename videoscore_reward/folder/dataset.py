@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._folder import read_table
-from .reward import ASPECTS
+from ..reward import ASPECTS
+from .table import read_table, write_atomically
 
 # Not "original_file_name": datasets reads every "*_file_name" column as a link to a media file in
 # the folder, and the original names point outside it.
@@ -113,8 +113,6 @@ def organize(
         combined = pd.DataFrame(new_rows, columns=METADATA_COLUMNS)
         if metadata is not None:
             combined = pd.concat([metadata, combined], ignore_index=True)
-        tmp = metadata_path.with_name(".metadata.csv.tmp")
-        combined.to_csv(tmp, index=False)
-        os.replace(tmp, metadata_path)
+        write_atomically(combined, metadata_path)
     return report
 

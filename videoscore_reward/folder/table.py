@@ -1,0 +1,112 @@
+"""The results table of a scored folder: its columns, the partial files each process appends to
+(so an interrupted run resumes), and the merge into the final table, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..reward import ASPECTS
+
+COLUMNS = ["video_name", *ASPECTS, "reward", "prompt", "num_frames", "error"]
+"""The columns of a results table, in order."""
+TEXT_COLUMNS = ("video_name", "prompt", "error")
+SCORE_COLUMNS = (*ASPECTS, "reward")
+
+
+def _read_csv(source) -> pd.DataFrame:
+    return pd.read_csv(
+        source,
+        dtype=dict.fromkeys(TEXT_COLUMNS, str),
+        keep_default_na=False,
+        na_values={column: ["", "nan", "NaN"] for column in SCORE_COLUMNS},
+    )
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A results table (CSV or Parquet). Text columns stay text ("" where empty; a prompt "NA" stays
+    "NA"); empty score cells are NaN."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return _read_csv(path)
+
+
+def partial_path(out: Path, rank: int) -> Path:
+    """The hidden partial file process `rank` appends its rows of `out` to."""
+    return out.with_name(f".{out.name}.rank{rank}.partial.csv")
+
+
+def partial_paths(out: Path) -> list[Path]:
+    """The partial files of every rank, those of earlier runs with another process count included."""
+    prefix = f".{out.name}.rank"
+    return sorted(p for p in out.parent.glob(".*.partial.csv") if p.name.startswith(prefix))
+
+
+def complete_rows(path: Path) -> pd.DataFrame:
+    """The rows of a partial file, less a last line cut off by an interruption. Read only: the file
+    may be another process's, still being appended to."""
+    data = path.read_bytes()
+    data = data[: data.rfind(b"\n") + 1]
+    if not data.strip():
+        return pd.DataFrame(columns=COLUMNS)
+    return _read_csv(io.BytesIO(data))
+
+
+class RowWriter:
+    """Appends rows to this process's partial CSV and flushes them to disk, so an interruption loses
+    nothing that was finished. Only the owner repairs its file (a last line cut off by a kill)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            data = path.read_bytes()
+            with open(path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+        self._file = open(path, "a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        if self._file.tell() == 0:
+            self._writer.writeheader()
+
+    def write(self, rows: list[dict]) -> None:
+        """Append `rows` (dicts by column) and flush them to disk."""
+        self._writer.writerows(rows)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Write `table` as CSV, or Parquet for a .parquet `path`, through a temporary file and a rename,
+    so a reader never sees half a table."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix.lower() == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def merge(out: Path, order: list[str]) -> pd.DataFrame:
+    """Fold the partial files into `out` (written atomically), rows in folder order, then delete them.
+    A video scored twice (a resumed run) keeps its newest row."""
+    partials = partial_paths(out)
+    parts = [read_table(out)] if out.exists() else []
+    parts += [complete_rows(p) for p in partials]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=COLUMNS)
+    table = pd.concat(parts, ignore_index=True).drop_duplicates("video_name", keep="last")
+    position = {name: i for i, name in enumerate(order)}
+    table = table.sort_values("video_name", key=lambda s: s.map(lambda n: position.get(n, len(order))), kind="stable")
+    table = table[COLUMNS].reset_index(drop=True)
+    write_atomically(table, out)
+    for path in partials:
+        path.unlink(missing_ok=True)
+    return table
