@@ -9,9 +9,11 @@ reference and the fastest; on a GPU everything stays on the device.
 from __future__ import annotations
 
 from collections import defaultdict
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from numbers import Real
 from typing import Literal, Union
 
 import numpy as np
@@ -65,6 +67,18 @@ class ImageSettings:
         return max(height, self.shortest_edge), max(width, self.shortest_edge)
 
 
+def check_value_range(value_range) -> tuple[float, float]:
+    """`value_range` as (low, high) floats, once checked: two finite numbers with low < high."""
+    if isinstance(value_range, (str, bytes)) or not isinstance(value_range, Sequence) or len(value_range) != 2:
+        raise ValueError(f"value_range must be two numbers (low, high), e.g. (0, 1) or (-1, 1); got {value_range!r}.")
+    if not all(isinstance(v, Real) and not isinstance(v, bool) for v in value_range):
+        raise TypeError(f"value_range must be two numbers (low, high), got {value_range!r}.")
+    lo, hi = (float(v) for v in value_range)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+        raise ValueError(f"value_range must be two finite numbers with low < high, got {value_range!r}.")
+    return lo, hi
+
+
 def check_videos(
     videos: VideoBatch, *, layout: Layout = "BTCHW", value_range: tuple[float, float] = (0.0, 1.0)
 ) -> list[torch.Tensor]:
@@ -76,9 +90,7 @@ def check_videos(
     """
     if layout not in ("BTCHW", "BCTHW"):
         raise ValueError(f"layout must be 'BTCHW' or 'BCTHW', got {layout!r}.")
-    lo, hi = (float(v) for v in value_range)
-    if not lo < hi:
-        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}.")
+    lo, hi = check_value_range(value_range)
     item_layout = layout[1:]
     if isinstance(videos, torch.Tensor):
         if videos.ndim != 5:

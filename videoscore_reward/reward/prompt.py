@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
 
@@ -23,3 +24,16 @@ def build_query(text_prompt: str, num_frames: int) -> str:
     query = query_template().format(text_prompt=text_prompt)
     missing = num_frames - query.count(IMAGE_TOKEN)
     return query + (IMAGE_TOKEN + " ") * max(missing, 0)
+
+
+def neutralize_special_tokens(prompt: str, special_tokens: Iterable[str]) -> str:
+    """`prompt` with every special token of the tokenizer (`<image>`, `<s>`, ...) turned into plain words.
+
+    A user's `<image>` would otherwise take one of the video's frame slots (the query counts them) and a
+    `</s>` would end the text early. Their angle brackets are dropped (`<image>` -> `image`), so the words
+    still reach the model but as text. Longer tokens go first, so one that contains another stays whole.
+    """
+    for token in sorted(special_tokens, key=len, reverse=True):
+        if token in prompt:
+            prompt = prompt.replace(token, token.strip("<>"))
+    return prompt

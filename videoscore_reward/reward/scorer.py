@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .base import BaseReward, check_count
 from .model import VideoScoreModel
 from .output import RewardOutput
 from .preprocess import ImageSettings, Layout, VideoBatch, check_videos, preprocess_videos
-from .prompt import build_query
+from .prompt import build_query, neutralize_special_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ CHECKPOINT_FRAMES: dict[str, int] = {
 
 TINY_RANDOM = "tiny-random"
 """Model name that loads a freshly written `testing.tiny_checkpoint` (offline, meaningless scores)."""
+
+
+_PROMPT_EDGE_SLACK = 8
 
 
 def _default_device() -> torch.device:
@@ -96,6 +100,9 @@ class VideoScoreReward(BaseReward):
         self.model = model
         self.processor = processor
         self.num_frames = None if num_frames is None else check_count("num_frames", num_frames)
+        tokenizer = processor.tokenizer
+        self._special_tokens = frozenset(tokenizer.all_special_tokens) | frozenset(tokenizer.get_added_vocab())
+        self._query_lengths: dict[int, int] = {}
         self.is_tiny_random = is_tiny_random
         self.image_settings = ImageSettings.from_image_processor(processor.image_processor)
 
@@ -208,7 +215,7 @@ class VideoScoreReward(BaseReward):
             videos, num_frames=self.num_frames, settings=self.image_settings, device=device, value_range=value_range
         )
         text = self.processor(
-            text=[build_query(prompt, count) for prompt, count in zip(prompts, counts)],
+            text=[build_query(self.fit_prompt(prompt, count), count) for prompt, count in zip(prompts, counts)],
             padding="longest",
             padding_side="right",
             return_tensors="pt",
@@ -220,6 +227,51 @@ class VideoScoreReward(BaseReward):
             pixel_attention_mask=pixel_mask,
         ).logits
         return self.output(logits)
+
+    def max_prompt_tokens(self, num_frames: int) -> int:
+        """How many tokens a prompt may have next to `num_frames` frames: the text model's positions
+        minus the query's own tokens (template and frames, each frame 64 image tokens and its markers)
+        and 8 tokens of slack."""
+        if num_frames not in self._query_lengths:
+            query = self.processor(text=[build_query("", num_frames)])["input_ids"][0]
+            self._query_lengths[num_frames] = len(query)
+        positions = self.model.config.text_config.max_position_embeddings
+        # A few tokens of slack: the prompt's edges may merge differently inside the template's quotes.
+        budget = positions - self._query_lengths[num_frames] - _PROMPT_EDGE_SLACK
+        if budget < 1:
+            raise ValueError(
+                f"{num_frames} frames take {self._query_lengths[num_frames]} of the model's {positions} positions, "
+                "leaving none for the prompt: pass fewer num_frames."
+            )
+        return budget
+
+    def fit_prompt(self, prompt: str, num_frames: int) -> str:
+        """The prompt as the model reads it next to `num_frames` frames.
+
+        Special tokens of the tokenizer (`<image>`, `<s>`, `</s>`, `<end_of_utterance>`, ...) are
+        neutralised into plain words, with a warning: a prompt is data, and one odd prompt must neither
+        take a frame's place in the query nor stop a training run or a folder of videos. A prompt longer
+        than `max_prompt_tokens(num_frames)` is cut to that many tokens, with a warning, for the same reason.
+        """
+        clean = neutralize_special_tokens(prompt, self._special_tokens)
+        if clean != prompt:
+            warnings.warn(
+                f"Prompt {prompt[:60]!r} contains special tokens of the tokenizer; they are read as plain words.",
+                stacklevel=3,
+            )
+        budget = self.max_prompt_tokens(num_frames)
+        # Each token covers at least one UTF-8 byte (plus a possible leading-space token), so only prompts
+        # with more bytes than the budget can be too long and need the tokenizer.
+        if len(clean.encode("utf-8")) + 1 > budget:
+            ids = self.processor.tokenizer(clean, add_special_tokens=False)["input_ids"]
+            if len(ids) > budget:
+                warnings.warn(
+                    f"Prompt {clean[:60]!r}... has {len(ids)} tokens, more than the {budget} that fit beside "
+                    f"{num_frames} frames; it is cut to {budget} tokens.",
+                    stacklevel=3,
+                )
+                clean = self.processor.tokenizer.decode(ids[:budget])
+        return clean
 
     def __repr__(self) -> str:
         weights = self.weights_by_aspect()
