@@ -14,6 +14,7 @@ from transformers import AutoProcessor
 
 from .aspects import ASPECTS, SCORE_RANGE, Normalize, Weights
 from .base import BaseReward, check_count
+from .hub import locate_checkpoint
 from .model import VideoScoreModel
 from .output import RewardOutput
 from .preprocess import ImageSettings, Layout, VideoBatch, check_videos, preprocess_videos
@@ -139,6 +140,7 @@ class VideoScoreReward(BaseReward):
         device = torch.device(device) if device is not None else _default_device()
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        name = locate_checkpoint(name)
         try:
             model, info = VideoScoreModel.from_pretrained(
                 name, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
@@ -147,11 +149,7 @@ class VideoScoreReward(BaseReward):
         except OSError as error:
             if os.path.isdir(name):
                 raise OSError(f"{name} is a folder but not a loadable VideoScore checkpoint: {error}") from None
-            raise OSError(
-                f"Cannot load {name!r}: it is not a local folder and the Hugging Face Hub could not be "
-                f"reached (offline or HF_HUB_OFFLINE=1?). Download it where there is a network "
-                f"(`hf download {name} --local-dir DIR`) and pass DIR instead."
-            ) from None
+            raise OSError(f"Cannot load {name!r} from the Hugging Face Hub: {error}") from None
         missing = [k for k in info["missing_keys"]]
         if missing:
             raise ValueError(
