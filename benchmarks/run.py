@@ -39,14 +39,20 @@ import torch
 import transformers
 from PIL import Image
 from transformers import Idefics2Config
+from transformers.models.idefics2.image_processing_pil_idefics2 import Idefics2ImageProcessorPil
 
 from videoscore_reward import VideoScoreModel, VideoScoreReward, load_video, sample_indices
+from videoscore_reward.reward.checkpoints import FAMILIES
 from videoscore_reward.reward.preprocess import ImageSettings, check_videos, preprocess_videos
 from videoscore_reward.reward.prompt import build_query
 from videoscore_reward.testing import make_frames, tiny_checkpoint, write_test_video
 
 SECTIONS = ("preprocess", "e2e", "decode", "gpu")
 PROMPT = "a corgi running on the beach at sunset"
+# The published checkpoints' image settings, from the family table.
+_IMAGE_SETTINGS = ImageSettings.from_image_processor(
+    Idefics2ImageProcessorPil(**FAMILIES["videoscore"].image_processor_kwargs())
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,7 +528,7 @@ def videoscore_config(sizes: dict = VIDEOSCORE_SIZES) -> Idefics2Config:
 
 def image_patches(config: Idefics2Config, image_size: int) -> int:
     """Vision tokens of one frame of image_size x image_size px, after the processor's resize rule."""
-    height, width = ImageSettings().output_size(image_size, image_size)
+    height, width = _IMAGE_SETTINGS.output_size(image_size, image_size)
     patch = config.vision_config.patch_size
     return (height // patch) * (width // patch)
 
@@ -579,7 +585,7 @@ def random_inputs(config: Idefics2Config, *, batch: int, frames: int, image_size
     """Model inputs of VideoScore's shape: `text_tokens` random text tokens then 64 image tokens per
     frame; random pixels for image_size x image_size px frames after the resize rule."""
     generator = torch.Generator().manual_seed(0)
-    height, width = ImageSettings().output_size(image_size, image_size)
+    height, width = _IMAGE_SETTINGS.output_size(image_size, image_size)
     latents = config.perceiver_config.resampler_n_latents
     text = torch.randint(3, config.image_token_id, (batch, text_tokens), generator=generator)
     text[:, 0] = 1  # BOS

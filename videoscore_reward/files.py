@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .reward import RewardOutput, VideoScoreReward
+from .reward import BaseReward, RewardOutput
 from .reward.video import VideoDamage, read_video
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def read_frames(path: str | os.PathLike, num_frames: int | None) -> VideoFrames:
     return VideoFrames(frames, damage=damage)
 
 
-def score_batch(reward: VideoScoreReward, videos: list[torch.Tensor], prompts: list[str]) -> list[RewardOutput | Exception]:
+def score_batch(reward: BaseReward, videos: list[torch.Tensor], prompts: list[str]) -> list[RewardOutput | Exception]:
     """Score `videos` (uint8 [T, 3, H, W] each) against `prompts`: for each video a one-video
     `RewardOutput`, or the exception that scoring it raised.
 
@@ -51,7 +51,7 @@ def score_batch(reward: VideoScoreReward, videos: list[torch.Tensor], prompts: l
         return []
     try:
         out = reward(videos, prompts)
-        return [RewardOutput(out.scores[i : i + 1], out.rewards[i : i + 1]) for i in range(len(videos))]
+        return [RewardOutput(out.scores[i : i + 1], out.rewards[i : i + 1], out.aspects) for i in range(len(videos))]
     except Exception:
         logger.info("Scoring a batch of %d video(s) failed; scoring them one by one.", len(videos), exc_info=True)
     results: list[RewardOutput | Exception] = []

@@ -6,7 +6,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from videoscore_reward import CHECKPOINT_FRAMES, VideoScoreModel, VideoScoreReward
-from videoscore_reward.reward.scorer import _known_frames
+from videoscore_reward.reward.checkpoints import find_checkpoint
 from videoscore_reward.testing import tiny_checkpoint
 
 
@@ -74,12 +74,12 @@ def test_frame_count_per_checkpoint(tiny_checkpoint_dir, tmp_path):
     assert VideoScoreReward.from_pretrained(tiny_checkpoint(tmp_path / "t48", num_frames=48), device="cpu").num_frames == 48
     assert VideoScoreReward.from_pretrained(tiny_checkpoint_dir, device="cpu", num_frames=8).num_frames == 8
     assert CHECKPOINT_FRAMES["TIGER-Lab/VideoScore-v1.1"] == 48
-    assert _known_frames("TIGER-Lab/VideoScore-v1.1") == 48
-    assert _known_frames("TIGER-Lab/VideoScore") == 16
-    assert _known_frames("/data/models/VideoScore-v1.1") == 48
-    assert _known_frames("/root/.cache/huggingface/hub/models--TIGER-Lab--VideoScore-v1.1/snapshots/abc") == 48
-    assert _known_frames("/root/.cache/huggingface/hub/models--TIGER-Lab--VideoScore/snapshots/abc") == 16
-    assert _known_frames("/data/my-model") is None
+    assert find_checkpoint("TIGER-Lab/VideoScore-v1.1").num_frames == 48
+    assert find_checkpoint("TIGER-Lab/VideoScore").num_frames == 16
+    assert find_checkpoint("/data/models/VideoScore-v1.1").num_frames == 48
+    assert find_checkpoint("/root/.cache/huggingface/hub/models--TIGER-Lab--VideoScore-v1.1/snapshots/abc").num_frames == 48
+    assert find_checkpoint("/root/.cache/huggingface/hub/models--TIGER-Lab--VideoScore/snapshots/abc").num_frames == 16
+    assert find_checkpoint("/data/my-model") is None
 
 
 def test_defaults_cpu_float32_and_inference_only(tiny_reward):

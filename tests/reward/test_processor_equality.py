@@ -1,12 +1,14 @@
 """Our tensor path against the reference path: PIL frames -> the checkpoint's processor -> model."""
 
+import hashlib
+
 import pytest
 import torch
 from PIL import Image
 
 from videoscore_reward import VideoScoreReward, sample_indices
 from videoscore_reward.reward.preprocess import check_videos, preprocess_videos
-from videoscore_reward.reward.prompt import build_query
+from videoscore_reward.reward.prompt import build_query, query_template
 from videoscore_reward.testing import make_frames
 
 
@@ -37,13 +39,14 @@ def test_query_text_is_the_template_byte_for_byte():
     assert "in that sub-score, \nthe lowest" in query
 
 
-def test_query_matches_shared_template_file():
-    from pathlib import Path
+# SHA-256 of VideoScore's query template as its authors published it (the original repository's text,
+# kept byte for byte); the package's copy must not drift by a space or a newline.
+ORIGINAL_TEMPLATE_SHA256 = "49b386d9ea3003760c983cc258cf4211faf858d58191f95fcfacdf68a8fed2c0"
 
-    shared = Path(__file__).resolve().parents[3] / "shared" / "videoscore" / "prompt_template.txt"
-    assert shared.exists(), f"expected the shared template at {shared}"
-    expected = shared.read_bytes().decode("utf-8").format(text_prompt="x y") + "<image> " * 2
-    assert build_query("x y", 2) == expected
+
+def test_query_template_is_the_original_byte_for_byte():
+    assert hashlib.sha256(query_template().encode("utf-8")).hexdigest() == ORIGINAL_TEMPLATE_SHA256
+    assert build_query("x y", 2) == query_template().format(text_prompt="x y") + "<image> " * 2
 
 
 def test_no_resize_pixels_and_scores_equal_processor_path(tiny_reward):

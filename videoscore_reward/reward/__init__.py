@@ -2,11 +2,12 @@
 
 from .aspects import ASPECTS, SCORE_RANGE
 from .base import BaseReward
+from .checkpoints import CHECKPOINT_FRAMES, TINY_RANDOM
 from .model import VideoScoreModel
 from .output import RewardOutput
 from .reward_fn import RewardFn, VideoScoreRewardFn
 from .sampling import sample_indices
-from .scorer import CHECKPOINT_FRAMES, TINY_RANDOM, VideoScoreReward
+from .scorer import VideoScoreReward
 from .video import VideoLoadError, load_video
 
 __all__ = [

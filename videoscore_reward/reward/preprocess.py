@@ -27,13 +27,14 @@ VideoBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 @dataclass(frozen=True)
 class ImageSettings:
-    """The parts of the checkpoint's image processor that the tensor path reproduces."""
+    """The parts of the checkpoint's image processor that the tensor path reproduces (the published
+    checkpoints' values are in `checkpoints.FAMILIES`)."""
 
-    shortest_edge: int = 378
-    longest_edge: int = 980
-    rescale_factor: float = 1 / 255
-    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    shortest_edge: int
+    longest_edge: int
+    rescale_factor: float
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
 
     @classmethod
     def from_image_processor(cls, image_processor) -> "ImageSettings":

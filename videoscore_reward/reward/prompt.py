@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
 
+from .checkpoints import FAMILIES
+
 IMAGE_TOKEN = "<image>"
 
 
 @lru_cache(maxsize=1)
 def query_template() -> str:
     # Read as bytes: the model only works with the exact training text, newlines included.
-    return files(__package__).joinpath("prompt_template.txt").read_bytes().decode("utf-8")
+    return files(__package__).joinpath(FAMILIES["videoscore"].query_file).read_bytes().decode("utf-8")
 
 
 def build_query(text_prompt: str, num_frames: int) -> str:

@@ -7,13 +7,13 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from transformers import AutoProcessor
 
-from .aspects import ASPECTS, SCORE_RANGE, Normalize, Weights
+from .aspects import Normalize, Weights
 from .base import BaseReward, check_count
+from .checkpoints import FAMILIES, TINY_RANDOM, find_checkpoint, is_tiny_random
 from .hub import locate_checkpoint
 from .model import VideoScoreModel
 from .output import RewardOutput
@@ -22,16 +22,7 @@ from .prompt import build_query, neutralize_special_tokens
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FRAMES: dict[str, int] = {
-    "TIGER-Lab/VideoScore": 16,
-    "TIGER-Lab/VideoScore-anno-only": 16,
-    "TIGER-Lab/VideoScore-v1.1": 48,
-}
-"""Frames per video each published checkpoint was trained with."""
-
-TINY_RANDOM = "tiny-random"
-"""Model name that loads a freshly written `testing.tiny_checkpoint` (offline, meaningless scores)."""
-
+_FAMILY = FAMILIES["videoscore"]
 
 _PROMPT_EDGE_SLACK = 8
 
@@ -43,31 +34,21 @@ def _default_device() -> torch.device:
     return PartialState().device
 
 
-def _known_frames(name_or_path: str) -> int | None:
-    """Frame count of a published checkpoint named by hub id, local folder name or HF cache path."""
-    if name_or_path in CHECKPOINT_FRAMES:
-        return CHECKPOINT_FRAMES[name_or_path]
-    parts = Path(name_or_path).parts
-    for repo_id, frames in CHECKPOINT_FRAMES.items():
-        cache_name = "models--" + repo_id.replace("/", "--")
-        if cache_name in parts or (parts and parts[-1] == repo_id.split("/")[1]):
-            return frames
-    return None
-
-
 def _resolve_num_frames(name_or_path: str, config) -> int:
+    """The frames per video a checkpoint was trained with: from its config, else from the registry."""
     frames = getattr(config, "num_frames", None)
     if frames:
         return int(frames)
-    frames = _known_frames(name_or_path)
-    if frames:
-        return frames
+    checkpoint = find_checkpoint(name_or_path)
+    if checkpoint and checkpoint.num_frames:
+        return checkpoint.num_frames
     logger.warning(
-        "Cannot tell how many frames %r was trained with; using 16 (VideoScore v1). "
+        "Cannot tell how many frames %r was trained with; using %d (VideoScore v1). "
         "Pass num_frames=48 for VideoScore-v1.1.",
         name_or_path,
+        _FAMILY.default_num_frames,
     )
-    return 16
+    return _FAMILY.default_num_frames
 
 
 class VideoScoreReward(BaseReward):
@@ -83,8 +64,8 @@ class VideoScoreReward(BaseReward):
     all five equally.
     """
 
-    aspects = ASPECTS
-    score_range = SCORE_RANGE
+    aspects = _FAMILY.aspects
+    score_range = _FAMILY.score_range
 
     def __init__(
         self,
@@ -129,7 +110,7 @@ class VideoScoreReward(BaseReward):
         """
         name = os.fspath(name_or_path)
         if name == TINY_RANDOM:
-            from ..testing import tiny_checkpoint
+            from .tiny import tiny_checkpoint
 
             with tempfile.TemporaryDirectory(prefix="videoscore-tiny-") as tmp:
                 return cls.from_pretrained(
@@ -157,8 +138,8 @@ class VideoScoreReward(BaseReward):
                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 + ". Expected Idefics2 weights under 'model.' and the 5-output head 'score'."
             )
-        # VideoScore was trained without image splitting (one 64-token image per frame).
-        processor.image_processor.do_image_splitting = False
+        # Whatever the folder's processor says: VideoScore was trained without image splitting.
+        processor.image_processor.do_image_splitting = _FAMILY.image_processor["do_image_splitting"]
         model.to(device).eval().requires_grad_(False)
         if num_frames is None:
             num_frames = _resolve_num_frames(name, model.config)
@@ -169,7 +150,7 @@ class VideoScoreReward(BaseReward):
             weights=weights,
             normalize=normalize,
             batch_size=batch_size,
-            is_tiny_random=bool(getattr(model.config, "videoscore_reward_tiny_random", False)),
+            is_tiny_random=is_tiny_random(model.config),
         )
 
     @property
