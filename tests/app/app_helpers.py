@@ -1,4 +1,4 @@
-"""Helpers shared by the app tests (imported as `app_helpers`, like tests/integrations/tiny_pipeline.py)."""
+"""Helpers shared by the app tests (imported as `app_helpers`)."""
 
 import re
 import socket

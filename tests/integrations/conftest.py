@@ -1,11 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny_pipeline import tiny_animatediff_pipeline  # noqa: E402
+from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import pytest
 import torch
 from accelerate.tracking import GeneralTracker
 from diffusers import DDIMScheduler, EulerDiscreteScheduler
-from tiny_pipeline import tiny_animatediff_pipeline
 
 from videoscore_reward import ASPECTS
 from videoscore_reward.integrations.rl import (
@@ -16,6 +15,7 @@ from videoscore_reward.integrations.rl import (
     rwr_weights,
     sample_with_logprobs,
 )
+from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline
 
 SIZE = dict(num_frames=2, height=16, width=16)
 PROMPTS = ["a cat", "a dog"]
