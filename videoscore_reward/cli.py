@@ -1,4 +1,5 @@
-"""The `videoscore-reward` command: score a folder, organise it into a dataset, upload it, serve the app."""
+"""The `videoscore-reward` command: score a folder, organise it into a dataset, upload it, serve the app,
+and check the reward (evaluate against human labels, compare two runs, stability under transformations)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ def parse_weights(text: str) -> dict[str, float]:
     """`"text-to-video alignment=2,dynamic degree=0.5"` -> {aspect: weight}, checked by the reward core."""
     from .reward.aspects import parse_weights as check
 
+    weights = _weight_pairs(text)
+    try:
+        check(weights)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return weights
+
+
+def _weight_pairs(text: str) -> dict[str, float]:
+    """`"NAME=NUMBER,..."` -> {name: number}; the names are checked by whoever knows the aspects."""
     weights = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.rpartition("=")
@@ -22,10 +33,6 @@ def parse_weights(text: str) -> dict[str, float]:
             sep = ""
         if not sep:
             raise argparse.ArgumentTypeError(f"bad weight {part!r}: expected 'ASPECT=NUMBER', e.g. 'dynamic degree=0.5'")
-    try:
-        check(weights)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
     return weights
 
 
@@ -90,7 +97,44 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=7860)
     app.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     app.add_argument("--max-upload-mb", type=float, default=200, help="uploads above this size are refused")
+    _add_evaluation_commands(commands)
     return parser
+
+
+def _add_evaluation_commands(commands) -> None:
+    def statistics(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--out", type=Path, required=True, help="folder for the report and the plots")
+        parser.add_argument("--resamples", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+
+    evaluate = commands.add_parser("evaluate", help="agreement of scores with human ratings and preferences (needs [eval])")
+    evaluate.add_argument("scores", type=Path, help="the table written by `score`")
+    evaluate.add_argument("labels", type=Path, nargs="+",
+                          help="ratings CSV (video_name, one column per aspect) and/or pairs CSV (video_a, video_b, preference a/b/tie)")
+    evaluate.add_argument("--pair-score", default="mean", help="what predicts a preference: mean (of the aspects, default), reward, or an aspect")
+    evaluate.add_argument("--tie-margin", type=float, default=0.05, help="scores closer than this predict a tie (default 0.05)")
+    statistics(evaluate)
+
+    compare = commands.add_parser("compare", help="two scored runs: shifts per aspect, reward hacking, plots, HTML (needs [eval])")
+    compare.add_argument("run_a", type=Path, help="scores before (e.g. the base model)")
+    compare.add_argument("run_b", type=Path, help="scores after (e.g. the fine-tuned model)")
+    compare.add_argument("--weights", type=_weight_pairs, default=None,
+                         help="the weights the fine-tuning optimised, e.g. 'visual quality=1' (default: each run's reward column)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--top", type=_positive_int, default=5, help="prompts listed as gained and lost most (default 5)")
+    compare.add_argument("--fail-on-hacking", action="store_true", help="exit with code 3 when an aspect is flagged")
+    statistics(compare)
+
+    stability = commands.add_parser("stability", help="score change under re-encoding, downscaling, fps change, mirroring (needs [eval])")
+    stability.add_argument("dir", type=Path)
+    stability.add_argument("--out", type=Path, default=None, help="folder for the table and the plot (default DIR/stability)")
+    stability.add_argument("--transforms", type=lambda t: [n.strip() for n in t.split(",") if n.strip()], default=None,
+                           help="comma-separated, e.g. 'crf 23,240p,mirror' (default: all)")
+    stability.add_argument("--prompt", default="", help="prompt for all videos (default: as `score` finds them)")
+    _add_model_arguments(stability)
+    stability.add_argument("--batch-size", type=_positive_int, default=8)
+    stability.add_argument("--workers", type=_positive_int, default=4, help="threads writing transformed videos")
+    stability.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _error(message: str, code: int) -> int:
@@ -102,11 +146,17 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def _load_reward(args, **kwargs):
+    """The model of --model, --device, --dtype and --num-frames; OSError or ValueError if it cannot load."""
+    from .reward import VideoScoreReward
+
+    return VideoScoreReward.from_pretrained(args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames, **kwargs)
+
+
 def _score(args) -> int:
     from accelerate import PartialState
 
     from .folder import VIDEO_EXTENSIONS, read_prompts_csv, score_folder
-    from .reward import VideoScoreReward
 
     if not args.dir.is_dir():
         return _error(f"{args.dir} is not a directory", 2)
@@ -124,10 +174,7 @@ def _score(args) -> int:
         disable_progress_bars()
         disable_progress_bar()
     try:
-        reward = VideoScoreReward.from_pretrained(
-            args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames,
-            weights=args.weights, batch_size=args.batch_size,
-        )
+        reward = _load_reward(args, weights=args.weights, batch_size=args.batch_size)
     except (OSError, ValueError) as error:
         return _error(f"cannot load the model {args.model}: {_first_line(error)}", 2)
     main_process = PartialState().is_main_process
@@ -151,6 +198,70 @@ def _score(args) -> int:
             return _error(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {args.dir}", 1)
         return _error("no video could be scored", 1)
     return 0
+
+
+def _evaluate(args) -> int:
+    from .evaluation import TableError, evaluate
+
+    try:
+        result = evaluate(args.scores, args.labels, pair_score=args.pair_score, tie_margin=args.tie_margin,
+                          n_resamples=args.resamples, seed=args.seed)
+    except (TableError, ValueError) as error:
+        return _error(_first_line(error), 2)
+    files = result.write(args.out)
+    print(result.summary_markdown())
+    print(f"wrote {len(files)} files to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _compare(args) -> int:
+    from .evaluation import TableError, compare
+
+    try:
+        result = compare(args.run_a, args.run_b, weights=args.weights, alpha=args.alpha, top=args.top,
+                         n_resamples=args.resamples, seed=args.seed)
+    except (TableError, ValueError) as error:
+        return _error(_first_line(error), 2)
+    files = result.write(args.out)
+    for name, shift in result.shifts.items():
+        low, high = shift.ci95
+        interval = "" if low is None else f" [{low:+.3f}, {high:+.3f}]"
+        p_value = "" if shift.p_value is None else f", p = {shift.p_value:.2g}"
+        print(f"{name}: {shift.diff:+.3f}{interval}{p_value}")
+    for flag in result.flags:
+        print(f"REWARD HACKING? {flag}")
+    print(f"report: {args.out / 'report.html'} ({len(files)} files)", file=sys.stderr)
+    return 3 if result.flags and args.fail_on_hacking else 0
+
+
+def _stability(args) -> int:
+    from .evaluation.stability import get_transforms, stability
+
+    if not args.dir.is_dir():
+        return _error(f"{args.dir} is not a directory", 2)
+    try:
+        get_transforms(args.transforms)
+    except ValueError as error:
+        return _error(f"--transforms: {_first_line(error)}", 2)
+    try:
+        reward = _load_reward(args, batch_size=args.batch_size)
+    except (OSError, ValueError) as error:
+        return _error(f"cannot load the model {args.model}: {_first_line(error)}", 2)
+    if reward.is_tiny_random:
+        print(f"note: {args.model} is a tiny random checkpoint: its scores are meaningless.", file=sys.stderr)
+    result = stability(reward, args.dir, transforms=args.transforms, prompt=args.prompt or None,
+                       workers=args.workers, progress=not args.no_progress)
+    if result.rows.empty:
+        return _error(f"no videos found under {args.dir}", 1)
+    out = args.out or args.dir / "stability"
+    result.write(out)
+    print(result.markdown())
+    errors = result.rows["error"]
+    failed = result.rows[(errors != "") & ~errors.str.startswith("skipped")]
+    for _, row in failed.drop_duplicates("video_name").head(20).iterrows():
+        print(f"  failed: {row['video_name']} ({row['transform']}): {row['error']}", file=sys.stderr)
+    print(f"table, report and plot in {out}", file=sys.stderr)
+    return 0 if (result.rows["error"] == "").any() else _error("no video could be scored", 1)
 
 
 def _organize(args) -> int:
@@ -207,7 +318,10 @@ def _app(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default `sys.argv[1:]`); returns the exit code."""
     args = build_parser().parse_args(argv)
-    handler = {"score": _score, "organize": _organize, "upload": _upload, "app": _app}[args.command]
+    handler = {
+        "score": _score, "organize": _organize, "upload": _upload, "app": _app,
+        "evaluate": _evaluate, "compare": _compare, "stability": _stability,
+    }[args.command]
     return handler(args)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .._folder import find_videos, resolve_prompt
-from ..reward import load_video
+from ..files import describe, read_frames
+from ..folder.find import find_videos, resolve_prompt
 from . import plots
 from .tables import REWARD
 
@@ -177,10 +177,6 @@ class StabilityResult:
         return [table, report, markdown, plot]
 
 
-def _one_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: " + (str(error).strip().splitlines() or [""])[0]
-
-
 def stability(
     reward,
     folder: str | os.PathLike,
@@ -208,25 +204,30 @@ def stability(
         for path in tqdm(videos, desc="stability", unit="video", disable=not progress):
             name = path.relative_to(folder).as_posix()
             base = {"video_name": name, "transform": ""}
+            original = read_frames(path, reward.num_frames)
             try:
                 text = resolve_prompt(path, name, prompt, prompts or {})
-                original = load_video(path, reward.num_frames)
-            except Exception as error:  # one bad file must not stop the run
-                rows += [{**base, "transform": t.name, "error": _one_line(error)} for t in chosen]
+            except (OSError, UnicodeDecodeError) as error:  # an unreadable sidecar NAME.txt
+                original.error = error
+            if original.error is not None:  # one bad file must not stop the run
+                rows += [{**base, "transform": t.name, "error": describe(original.error)} for t in chosen]
                 continue
             targets = [Path(tmp) / f"{k}.mp4" for k in range(len(chosen))]
-            written = list(pool.map(_try_transcode, [path] * len(chosen), targets, chosen))
-            frames, where = [original], []
-            for t, target, outcome in zip(chosen, targets, written):
+            frames, where = [original.frames], []
+            for t, target, outcome in zip(chosen, targets, pool.map(_try_transcode, [path] * len(chosen), targets, chosen)):
                 if outcome is True:
-                    try:
-                        frames.append(original if t.copy else load_video(target, reward.num_frames))
-                        where.append((t, ""))
-                        continue
-                    except Exception as error:
-                        outcome = _one_line(error)
-                where.append((t, outcome or f"skipped: the video is already {t.short_side} px or smaller"))
-            output = reward(frames, [text] * len(frames))
+                    transformed = original if t.copy else read_frames(target, reward.num_frames)
+                    outcome = describe(transformed.error) if transformed.error is not None else ""
+                    if not outcome:
+                        frames.append(transformed.frames)
+                elif outcome is False:
+                    outcome = f"skipped: the video is already {t.short_side} px or smaller"
+                where.append((t, outcome))
+            try:
+                output = reward(frames, [text] * len(frames))
+            except Exception as error:  # e.g. out of memory: this video's rows say so, the run goes on
+                rows += [{**base, "transform": t.name, "error": describe(error)} for t in chosen]
+                continue
             values = np.concatenate([output.scores.float().cpu().numpy(), output.rewards.float().cpu().numpy()[:, None]], 1)
             scored = iter(values[1:])
             for t, error in where:
@@ -250,4 +251,4 @@ def _try_transcode(source: Path, target: Path, transform: Transform) -> bool | s
     try:
         return transcode(source, target, transform)
     except Exception as error:  # a file the encoder or decoder refuses: this transform's row says why
-        return _one_line(error)
+        return describe(error)
