@@ -1,4 +1,5 @@
-"""Advantages from rewards: a per-prompt stat tracker and per-aspect normalization before weighting.
+"""Advantages from rewards: a per-prompt stat tracker, per-aspect normalization before weighting, and GRPO's
+within-group normalization.
 
 Per-prompt normalization (DDPO): the advantage of sample i with prompt p is
 
@@ -82,6 +83,13 @@ class PerPromptStatTracker:
     def clear(self) -> None:
         self._buffers.clear()
 
+    def state_dict(self) -> dict:
+        """The buffered rewards per prompt (what a checkpoint needs to continue a run exactly)."""
+        return {"buffers": {prompt: np.stack(buffer) for prompt, buffer in self._buffers.items() if buffer}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._buffers = {prompt: deque(values, maxlen=self.buffer_size) for prompt, values in state["buffers"].items()}
+
 
 def per_aspect_advantages(
     prompts: Sequence[str],
@@ -103,3 +111,33 @@ def per_aspect_advantages(
         raise ValueError(f"weights must be >= 0 with a positive sum, got {weights.tolist()}.")
     tracker = tracker if tracker is not None else PerPromptStatTracker(buffer_size=None, min_count=1)
     return tracker.update(prompts, scores) @ weights / weights.sum()
+
+
+def group_advantages(rewards, group_ids, weights=None, eps: float = 1e-4) -> np.ndarray:
+    """GRPO advantages: each reward normalised within its group, A_i = (r_i - mu_g) / (sigma_g + eps).
+
+    rewards: [N] (one reward) or [N, K] (K aspects, e.g. VideoScore's info["scores"]); group_ids: N labels
+    (the videos of one prompt sampled together). With [N, K] rewards every aspect is normalised within the
+    group on its own and the K advantages are weighted afterwards, sum_k w_k A_ik / sum_k w_k (DanceGRPO's
+    per-aspect advantages); `weights` (K numbers >= 0, positive sum) is then required. sigma_g is the
+    population standard deviation; a group whose rewards are all equal gets advantage 0. Returns float64 [N].
+    """
+    rewards = _as_array(rewards)
+    groups = np.asarray(_as_array(group_ids) if isinstance(group_ids, torch.Tensor) else group_ids)
+    if rewards.ndim not in (1, 2) or groups.shape != (rewards.shape[0],):
+        raise ValueError(f"rewards must be [N] or [N, K] with one group id per row; got rewards {rewards.shape} "
+                         f"and group_ids {groups.shape}.")
+    if rewards.ndim == 2:
+        weights = None if weights is None else _as_array(weights)
+        if weights is None or weights.shape != (rewards.shape[1],):
+            raise ValueError(f"[N, K] rewards need K = {rewards.shape[1]} weights, got "
+                             f"{None if weights is None else weights.shape}.")
+        if (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"weights must be >= 0 with a positive sum, got {weights.tolist()}.")
+    advantages = np.zeros_like(rewards)
+    for group in np.unique(groups):
+        rows = groups == group
+        values = rewards[rows]
+        std = values.std(axis=0)
+        advantages[rows] = np.where(std > 0, (values - values.mean(axis=0)) / (std + eps), 0.0)
+    return advantages if rewards.ndim == 1 else advantages @ weights / weights.sum()
