@@ -51,6 +51,23 @@ def _resolve_num_frames(name_or_path: str, config) -> int:
     return _FAMILY.default_num_frames
 
 
+def _is_videoscore2(name: str) -> bool:
+    """Whether `name` is a VideoScore2 checkpoint: by name, else by the model type in its config."""
+    from .videoscore2 import TINY_RANDOM_VIDEOSCORE2, VIDEOSCORE2
+
+    if name == TINY_RANDOM_VIDEOSCORE2 or name in VIDEOSCORE2.hub_ids:
+        return True
+    if name == TINY_RANDOM:
+        return False
+    from transformers import PretrainedConfig
+
+    try:
+        config, _ = PretrainedConfig.get_config_dict(name)
+    except (OSError, ValueError):
+        return False  # the loader below says why it cannot load it
+    return config.get("model_type") == "qwen2_5_vl"
+
+
 class VideoScoreReward(BaseReward):
     """VideoScore as a reward: videos and prompts in, five aspect scores and a scalar reward out.
 
@@ -100,15 +117,33 @@ class VideoScoreReward(BaseReward):
         normalize: Normalize = "raw",
         batch_size: int = 8,
         attn_implementation: str = "sdpa",
-    ) -> "VideoScoreReward":
+        **videoscore2_options,
+    ) -> BaseReward:
         """Load a VideoScore checkpoint: a hub id (e.g. "TIGER-Lab/VideoScore-v1.1"), a local folder,
         or "tiny-random" for an offline random checkpoint (meaningless scores).
+
+        A VideoScore2 checkpoint ("TIGER-Lab/VideoScore2", a folder whose config is Qwen2.5-VL's, or
+        "tiny-random-videoscore2") gives a `VideoScore2Reward` instead, with the same interface;
+        `videoscore2_options` (`mode`, `max_pixels`) go to its `from_pretrained`.
 
         device: default is accelerate's device for this process (the GPU when there is one).
         dtype: default bfloat16 on CUDA, float32 elsewhere.
         num_frames: frames sampled per video; default per checkpoint (16 for v1, 48 for v1.1).
         """
         name = os.fspath(name_or_path)
+        if _is_videoscore2(name):
+            from .videoscore2 import VideoScore2Reward
+
+            if num_frames is not None:
+                raise ValueError(
+                    f"num_frames={num_frames} does not apply to VideoScore2 ({name}): it samples 2 frames per second."
+                )
+            return VideoScore2Reward.from_pretrained(
+                name, device=device, dtype=dtype, weights=weights, normalize=normalize, batch_size=batch_size,
+                attn_implementation=attn_implementation, **videoscore2_options,
+            )
+        if videoscore2_options:
+            raise TypeError(f"{sorted(videoscore2_options)} apply to VideoScore2 checkpoints only, not {name}.")
         if name == TINY_RANDOM:
             from .tiny import tiny_checkpoint
 

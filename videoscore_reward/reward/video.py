@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import av
 import numpy as np
 import torch
 
 from .sampling import sample_indices
+
+
+FrameSampler = Callable[[int, float], list[int]]
+"""`sampler(total_frames, fps) -> indices`: which frames a model looks at, for models that sample by
+time (VideoScore2: 2 per second). fps is 0.0 where the file does not say."""
+Sampling = Union[int, None, FrameSampler]
+"""What to decode: a frame count (`sample_indices`), None for every frame, or a `FrameSampler`."""
 
 
 class VideoLoadError(ValueError):
@@ -146,14 +155,15 @@ class VideoDamage:
         return f"{name} looks damaged: {'; '.join(self.problems)}. Sampled from the {self.frames_decoded} frames that decoded."
 
 
-def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.Tensor:
+def load_video(path: str | os.PathLike, num_frames: Sampling = None) -> torch.Tensor:
     """Decode the frames VideoScore looks at from a video file.
 
     Frames are sampled with `sample_indices` (num_frames=None keeps all) from the frame count in the
     container header, or from the demuxed packet count where the header has none, and decoded in one
     sequential threaded pass that stops after the last sampled frame. Where fewer frames decode than
     were counted (header counts that include dropped or edited-out frames, damage), frames are
-    sampled again from those that did. Rotation metadata is applied, any pixel format is converted
+    sampled again from those that did. `num_frames` may also be a `FrameSampler` (a model that samples
+    by time); it may take a frame twice. Rotation metadata is applied, any pixel format is converted
     to RGB, and cover art is not taken for the video.
 
     Returns uint8 [T, 3, H, W] with values 0-255. A damaged file (truncated, undecodable packets) gives
@@ -167,7 +177,7 @@ def load_video(path: str | os.PathLike, num_frames: int | None = None) -> torch.
     return frames
 
 
-def read_video(path: str | os.PathLike, num_frames: int | None = None) -> tuple[torch.Tensor, VideoDamage | None]:
+def read_video(path: str | os.PathLike, num_frames: Sampling = None) -> tuple[torch.Tensor, VideoDamage | None]:
     """`load_video` without the warning: the frames uint8 [T, 3, H, W], and what is wrong with a
     damaged file (None for a sound one) as a value, for callers that report it per file (decode
     threads, where warnings cannot be caught safely). Raises as `load_video` does."""
@@ -191,14 +201,21 @@ def read_video(path: str | os.PathLike, num_frames: int | None = None) -> tuple[
         if total <= 0:
             raise VideoLoadError(f"{path} has a video stream but no frames could be read.")
 
-    keep = sample_indices(total, num_frames)
+    def pick(count: int) -> list[int]:
+        if callable(num_frames):
+            return num_frames(count, float(rate or 0.0))
+        return sample_indices(count, num_frames)
+
+    order = pick(total)
+    keep = sorted(set(order))  # a sampler may take a frame twice; it is decoded once
     decoded = _decode_pass(path, keep)
     if len(decoded.frames) < len(keep):
         if decoded.count == 0:
             error = decoded.stopped or decoded.bad_packet_error
             raise VideoLoadError(f"{path}: no frame could be decoded" + (f" ({_reason(error)})." if error else "."))
         # Sample uniformly from what is really there rather than from the head of the video.
-        keep = sample_indices(decoded.count, num_frames)
+        order = pick(decoded.count)
+        keep = sorted(set(order))
         decoded = _decode_pass(path, keep)
         scan = scan or _scan(path)
 
@@ -217,5 +234,7 @@ def read_video(path: str | os.PathLike, num_frames: int | None = None) -> tuple[
     if len(sizes) > 1:
         described = ", ".join(f"{w}x{h}" for h, w in sizes)
         raise VideoLoadError(f"{path}: the frame size changes within the video ({described}); expected one size.")
-    frames = torch.from_numpy(np.stack(decoded.frames)).permute(0, 3, 1, 2).contiguous()
+    position = {index: i for i, index in enumerate(keep)}
+    chosen = [decoded.frames[position[index]] for index in order] if len(order) != len(keep) else decoded.frames
+    frames = torch.from_numpy(np.stack(chosen)).permute(0, 3, 1, 2).contiguous()
     return frames, VideoDamage(tuple(problems), decoded.count) if problems else None
