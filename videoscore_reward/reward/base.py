@@ -22,6 +22,7 @@ from .output import RewardOutput
 
 if TYPE_CHECKING:
     from .reward_fn import VideoScoreRewardFn
+    from .video import Sampling
 
 
 def check_count(name: str, value: Any, *, minimum: int = 1) -> int:
@@ -57,6 +58,12 @@ class BaseReward(ABC):
         self.batch_size = check_count("batch_size", batch_size)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    @property
+    def sampling(self) -> "Sampling":
+        """Which frames of a file to decode for this model: `load_video(path, reward.sampling)`. The
+        frame count `num_frames` here; a `FrameSampler` for models that sample by time."""
+        return self.num_frames
 
     @abstractmethod
     def __call__(self, videos, prompts: str | Sequence[str], **kwargs) -> RewardOutput:

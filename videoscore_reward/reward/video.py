@@ -235,6 +235,6 @@ def read_video(path: str | os.PathLike, num_frames: Sampling = None) -> tuple[to
         described = ", ".join(f"{w}x{h}" for h, w in sizes)
         raise VideoLoadError(f"{path}: the frame size changes within the video ({described}); expected one size.")
     position = {index: i for i, index in enumerate(keep)}
-    chosen = [decoded.frames[position[index]] for index in order] if len(order) != len(keep) else decoded.frames
+    chosen = [decoded.frames[position[index]] for index in order] if len(order) != len(keep) == len(decoded.frames) else decoded.frames
     frames = torch.from_numpy(np.stack(chosen)).permute(0, 3, 1, 2).contiguous()
     return frames, VideoDamage(tuple(problems), decoded.count) if problems else None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..prompt import neutralize_special_tokens
 from .facts import VideoScore2Facts
 from .preprocess import VideoInputs
 
@@ -52,7 +53,10 @@ def build_batch(
     head = encode(tokenizer, facts.chat_head)
     answer_ids = encode(tokenizer, answer) if answer else []
     rows, types = [], []
+    specials = list(tokenizer.added_tokens_encoder)
     for video, prompt in zip(videos, prompts):
+        # A prompt is text: "<|im_end|>" in it must not end the turn, nor "<|video_pad|>" take a video slot.
+        prompt = neutralize_special_tokens(prompt, specials)
         tail = encode(tokenizer, facts.chat_tail_text(prompt)) + answer_ids
         rows.append(head + [video_id] * video.num_tokens + tail)
         types.append([0] * len(head) + [VIDEO_TYPE] * video.num_tokens + [0] * len(tail))

@@ -21,7 +21,7 @@ from transformers import AutoTokenizer
 from ..aspects import Normalize, Weights
 from ..base import BaseReward
 from ..preprocess import Layout, VideoBatch, check_videos
-from ..video import VideoLoadError, load_video
+from ..video import FrameSampler, VideoLoadError
 from .facts import VIDEOSCORE2, VideoScore2Facts
 from .inputs import Batch, build_batch, encode
 from .model import VideoScore2Model, positions_4x
@@ -147,14 +147,18 @@ class VideoScore2Reward(BaseReward):
     def dtype(self) -> torch.dtype:
         return self.model.dtype
 
-    def load_video(self, path: str | os.PathLike) -> torch.Tensor:
-        """The frames of a file this model looks at: uint8 [T, 3, H, W], 2 per second (qwen-vl-utils' rule)."""
+    @property
+    def sampling(self) -> FrameSampler:
+        """Which frames of a file this model looks at: 2 per second (qwen-vl-utils' rule); for
+        `load_video(path, reward.sampling)` / `read_video`."""
+        facts = self.facts
+
         def sampler(total: int, fps: float) -> list[int]:
             if fps <= 0:
-                raise VideoLoadError(f"{path} does not say its frame rate; VideoScore2 samples frames by time.")
-            return sample_frame_indices(total, fps, self.facts)
+                raise VideoLoadError("the file does not say its frame rate, and VideoScore2 samples frames by time.")
+            return sample_frame_indices(total, fps, facts)
 
-        return load_video(path, sampler=sampler)
+        return sampler
 
     def prepare(self, frames: torch.Tensor, fps: float | None = None) -> VideoInputs:
         """uint8 [T, 3, H, W] -> model inputs. With `fps` (the frames' rate) they are sampled at 2 per
