@@ -308,6 +308,12 @@ def _upload(args) -> int:
 
 
 def _app(args) -> int:
+    from .extras import MissingExtraError, require
+
+    try:
+        require("app", "The web app")
+    except MissingExtraError as error:
+        return _error(str(error), 2)
     from .app import launch
 
     launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype,

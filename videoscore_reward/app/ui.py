@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..extras import require
 from ..reward import ASPECTS, SCORE_RANGE, VideoScoreReward
 from .requests import MB, compare_videos, score_videos
 
@@ -25,10 +26,9 @@ _TINY_NOTE = (
 
 
 def _import_gradio():
-    try:
-        import gradio
-    except ImportError as error:
-        raise ImportError("The web app needs gradio: pip install 'videoscore-reward[app]'") from error
+    require("app", "The web app")
+    import gradio
+
     return gradio
 
 
