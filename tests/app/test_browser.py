@@ -150,3 +150,29 @@ def test_compare_ranks_videos_and_offers_the_csv(page, app_videos, tiny_reward, 
     csv = download.value.path().read_text().splitlines()
     assert csv[0] == ",".join(["rank", "video", *ASPECTS, "reward", "prompt", "error"])
     assert [line.split(",")[1] for line in csv[1:]] == sorted(rewards, key=rewards.get, reverse=True)
+
+
+def test_compare_runs_shows_the_report_with_one_plot_per_aspect(page, tmp_path):
+    import pandas as pd
+
+    prompts = [f"prompt {i}" for i in range(10)]
+    for name, shift in (("base", 0.0), ("tuned", 0.4)):
+        table = pd.DataFrame({"video_name": [f"{p}.mp4" for p in prompts]})
+        for k, aspect in enumerate(ASPECTS):  # visual quality falls, the others rise: flagged
+            table[aspect] = [1.5 + (i * (k + 3) % 10) / 5 + (-shift if k == 0 else shift) for i in range(10)]
+        table["reward"], table["prompt"], table["error"] = table[list(ASPECTS)].mean(axis=1), prompts, ""
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    page.get_by_role("tab", name="Compare runs").click()
+    for element, name in (("#vs-run-a", "base"), ("#vs-run-b", "tuned")):
+        with page.expect_response(lambda response: "/upload" in response.url and response.ok):
+            page.locator(f"{element} input[type=file]").set_input_files(str(tmp_path / f"{name}.csv"))
+    page.locator("#vs-runs-button").click()
+    expect(page.locator("#vs-runs-message")).to_contain_text("Compared base with tuned. 1 aspect(s) flagged")
+    figures = page.locator("#vs-runs-report figure[data-aspect]")
+    expect(figures).to_have_count(len(ASPECTS))
+    assert [figures.nth(i).get_attribute("data-aspect") for i in range(len(ASPECTS))] == list(ASPECTS)
+    expect(page.locator("#vs-runs-report #vs-verdict")).to_contain_text("visual quality fell by 0.400")
+    widths = page.eval_on_selector_all("#vs-runs-report img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert widths and set(widths) == {640}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "compare_runs.png", full_page=True)

@@ -1,11 +1,13 @@
 """The scoring web app (`videoscore-reward app`, needs the `[app]` extra).
 
-Two tabs on one loaded `VideoScoreReward`:
+Three tabs on one loaded `VideoScoreReward`:
 
 - "Score a video": one upload (or an example) and its prompt -> the five aspect scores on the 1-4
   scale as a table and a bar chart, the weighted reward, and the sampled frames as thumbnails.
 - "Compare": several videos for one prompt, ranked by reward (the best-of-N view), with the table as
   a CSV download.
+- "Compare runs": two scored tables -> the `compare` report (shifts per aspect, reward hacking flags,
+  plots), shown on the page and as one HTML file to download (needs the `[eval]` extra; no model).
 
 Both events go through Gradio's queue with batching and share one worker, so requests that arrive
 together are scored in one reward call (per `reward.batch_size` videos) and the model is never run

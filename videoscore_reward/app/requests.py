@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,3 +203,28 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
         tables.append(table.drop(columns="prompt").round(3))
         downloads.append(str(path))
     return messages, tables, downloads
+
+
+def compare_runs(out_dir: str | Path, run_a: str | None, run_b: str | None) -> tuple[str, str, str | None]:
+    """The "Compare runs" request: two scored tables (CSV or Parquet from `videoscore-reward score`) ->
+    (message HTML, the `compare` report as an HTML fragment, path of the self-contained report.html
+    written under a new folder of `out_dir`, or None). Needs the `[eval]` extra; no model."""
+    if not run_a or not run_b:
+        return message_html("Upload two scored tables: run A (before) and run B (after)."), "", None
+    try:
+        from ..evaluation import TableError, compare
+        from ..evaluation.report_html import compare_fragment, compare_html
+    except ImportError as error:
+        return message_html(str(error)), "", None
+    a, b = Path(run_a), Path(run_b)
+    names = (a.stem, b.stem) if a.stem != b.stem else ("run A", "run B")
+    try:
+        result = compare(a, b, names=names)
+    except (TableError, ValueError) as error:  # message with the upload names, never the server's paths
+        return message_html(str(error).replace(str(a), a.name).replace(str(b), b.name)), "", None
+    out = Path(tempfile.mkdtemp(prefix="compare-", dir=out_dir))
+    images = result.write_plots(out)
+    report = out / "report.html"
+    report.write_text(compare_html(result, images), encoding="utf-8")
+    verdict = f"{len(result.flags)} aspect(s) flagged as possible reward hacking." if result.flags else "No reward hacking flagged."
+    return message_html(f"Compared {names[0]} with {names[1]}. {verdict}", "ok"), compare_fragment(result, images), str(report)

@@ -11,7 +11,7 @@ import torch
 
 from ..extras import require
 from ..reward import ASPECTS, SCORE_RANGE, VideoScoreReward
-from .requests import MB, compare_videos, score_videos
+from .requests import MB, compare_runs, compare_videos, score_videos
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,22 @@ def build_app(
                 compare_button.click(
                     compare, [files, compare_prompt, *sliders], [compare_message, ranking, download],
                     api_name="compare", **batching,
+                )
+            with gr.Tab("Compare runs"):
+                gr.Markdown(
+                    "Two tables from `videoscore-reward score` (before and after fine-tuning, or two checkpoints): "
+                    "how each aspect moved, and any aspect that fell while the reward rose (reward hacking)."
+                )
+                with gr.Row():
+                    run_a = gr.File(label="Run A (before)", file_types=[".csv", ".parquet"], elem_id="vs-run-a")
+                    run_b = gr.File(label="Run B (after)", file_types=[".csv", ".parquet"], elem_id="vs-run-b")
+                runs_button = gr.Button("Compare runs", variant="primary", elem_id="vs-runs-button")
+                runs_message = gr.HTML(elem_id="vs-runs-message")
+                runs_download = gr.File(label="Report (one HTML file)", elem_id="vs-runs-download")
+                runs_report = gr.HTML(elem_id="vs-runs-report")
+                runs_button.click(  # statistics only: not the model's queue
+                    lambda a, b: compare_runs(csv_dir.name, a, b), [run_a, run_b], [runs_message, runs_report, runs_download],
+                    api_name="compare_runs",
                 )
     return demo
 

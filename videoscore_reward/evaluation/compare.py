@@ -65,11 +65,11 @@ class Comparison:
             "notes": self.notes,
         }
 
-    def write(self, out: str | os.PathLike) -> list[Path]:
-        """Write report.json, report.html (plots embedded) and the PNGs (violin_<column>.png per aspect
-        and for the reward, per_prompt_reward.png when the runs share prompts) to `out`."""
+    def write_plots(self, out: str | os.PathLike) -> dict[str, Path]:
+        """Write the PNGs to `out`: violin_<column>.png per aspect and for the reward, and
+        per_prompt_reward.png when the runs share prompts. Returns their paths by column name
+        ("per prompt" for the scatter), as `report_html` takes them."""
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         a, b = self.rows
         images = {
             column: plots.distributions(a[column], b[column], column, self.run_names, out / f"violin_{plots.slug(column)}.png")
@@ -80,6 +80,13 @@ class Comparison:
             images["per prompt"] = plots.per_prompt_scatter(
                 self.per_prompt[(names[0], REWARD)], self.per_prompt[(names[1], REWARD)], names, out / "per_prompt_reward.png"
             )
+        return images
+
+    def write(self, out: str | os.PathLike) -> list[Path]:
+        """Write report.json, report.html (plots embedded) and the PNGs (see `write_plots`) to `out`."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        images = self.write_plots(out)
         report = out / "report.json"
         report.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         html = out / "report.html"
@@ -122,6 +129,7 @@ def compare(
     top: int = 5,
     n_resamples: int = 1000,
     seed: int = 0,
+    names: tuple[str, str] | None = None,
 ) -> Comparison:
     """Compare two scored tables (from `videoscore-reward score`): B against A.
 
@@ -130,6 +138,7 @@ def compare(
     appear in B, else by video name; paired columns get a bootstrap interval over prompts and
     Wilcoxon's signed-rank test, unpaired ones an interval over rows and the Mann-Whitney U test.
     An aspect is flagged when its mean fell with p < alpha while the mean reward rose.
+    names: what the report calls the runs (default: from the file names, or their folders' names).
     Raises `TableError` (one line) for tables that cannot be compared.
     """
     if not 0 < alpha < 1:
@@ -139,7 +148,7 @@ def compare(
         raise TableError(
             f"{first.path} scores {first.aspects} but {second.path} scores {second.aspects}; compare runs scored by the same model."
         )
-    aspects, names = first.aspects, _run_names(first.path, second.path)
+    aspects, names = first.aspects, names or _run_names(first.path, second.path)
     has_prompts = all("prompt" in r.table.columns and (r.table["prompt"] != "").all() for r in (first, second))
     key = "prompt" if has_prompts else "video_name"
     a, b = _rows(first, key, weights), _rows(second, key, weights)
