@@ -1,7 +1,7 @@
 """End to end: `launch` in its own process on the tiny checkpoint, driven in headless Chromium.
 
-Uses Debian's chromium (/usr/bin/chromium, installed by .ci/run) through Playwright; no browser
-download. Screenshots go to tests/app/artifacts/.
+Uses Debian's chromium (/usr/bin/chromium, installed by `python -m videoscore_reward.testing.system_tools`)
+through Playwright; no browser download. Screenshots go to tests/app/artifacts/.
 """
 
 import os
@@ -18,8 +18,8 @@ from playwright.sync_api import expect, sync_playwright
 
 import videoscore_reward
 from videoscore_reward import ASPECTS
+from videoscore_reward.testing.system_tools import CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PROMPT = "a colourful gradient sliding diagonally"
 MAX_UPLOAD_MB = 1

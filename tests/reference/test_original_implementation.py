@@ -17,6 +17,7 @@ from videoscore_reward.reward.prompt import query_template
 from videoscore_reward.testing import tiny_checkpoint, write_test_video
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.reference  # builds an environment from the package index on first use
 
 # (file name, frames, width, height, prompt): no resize, up- and downscales, portrait, fewer frames
 # than the checkpoint samples, and prompts with quotes and braces.

@@ -15,7 +15,7 @@ def ffmpeg(*args):
     import subprocess
 
     binary = shutil.which("ffmpeg")
-    assert binary, "ffmpeg makes the test files (bash .ci/run installs it)"
+    assert binary, "ffmpeg makes the test files (`python -m videoscore_reward.testing.system_tools` installs it)"
     subprocess.run([binary, "-v", "error", "-y", *map(str, args)], check=True)
 
 
@@ -84,7 +84,7 @@ def test_rotation_matches_ffmpeg_binary(tmp_path):
     import subprocess
 
     ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg, "ffmpeg is needed as the reference decoder (bash .ci/run installs it)"
+    assert ffmpeg, "ffmpeg is needed as the reference decoder (`python -m videoscore_reward.testing.system_tools` installs it)"
     path = write_test_video(tmp_path / "r.mp4", 2, 64, 48, rotation=90, codec="libx264rgb", pix_fmt="rgb24",
                             options=None)
     raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
