@@ -114,6 +114,17 @@ class BaseReward(ABC):
 
         return VideoScoreRewardFn(self, value_range=value_range, asynchronous=asynchronous)
 
+    def __getstate__(self) -> dict:
+        # Picklable (for trainers that hand reward functions to worker processes): the worker thread
+        # and its lock stay behind and are made anew on first use.
+        state = self.__dict__.copy()
+        state["_executor"], state["_executor_lock"] = None, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._executor_lock = threading.Lock()
+
     def weights_by_aspect(self) -> dict[str, float]:
         """The aspect weights as {aspect: weight}."""
         return dict(zip(self.aspects, self.weights.tolist()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,11 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from ..reward.aspects import Normalize, Weights, check_normalize, parse_weights, weighted_reward
+from ..reward.aspects import Normalize, Weights
+from ..reward.base import BaseReward
 from ..reward.output import RewardOutput
 from ..reward.preprocess import Layout, VideoBatch, check_videos
 from ..reward.sampling import sample_indices
-from ..reward.scorer import VideoScoreReward
 from .protocol import CONTENT_TYPE, ProtocolError, decode_response, encode_request
 
 TOKEN_ENV = "VIDEOSCORE_REWARD_TOKEN"
@@ -39,7 +38,7 @@ class RemoteRewardError(RuntimeError):
         self.status = status
 
 
-class RemoteReward:
+class RemoteReward(BaseReward):
     """VideoScore scored by a reward server (`videoscore-reward serve`): a drop-in for `VideoScoreReward`.
 
         reward = RemoteReward("http://reward-host:8000", token=...)   # instead of VideoScoreReward.from_pretrained(...)
@@ -86,17 +85,16 @@ class RemoteReward:
         self.backoff = float(backoff)
         self.device = torch.device(device)
         self.max_concurrency = int(max_concurrency)
-        self._executors: dict[str, ThreadPoolExecutor] = {}
-        self._lock = threading.Lock()
         self.info: dict = self._request("GET", "/info")
+        # The model's facts come from the server; BaseReward checks the weights against them.
+        self.aspects = tuple(self.info["aspects"])
+        self.score_range = tuple(self.info["score_range"])
         self.num_frames: int | None = self.info["num_frames"]
         self.max_batch_size: int = int(self.info["max_batch_size"])
-        self.weights = parse_weights(self.info["weights"] if weights is None else weights)
-        self.normalize = check_normalize(self.info["normalize"] if normalize is None else normalize)
-
-    @property
-    def aspects(self) -> tuple[str, ...]:
-        return tuple(self.info["aspects"])
+        super().__init__(weights=self.info["weights"] if weights is None else weights,
+                         normalize=self.info["normalize"] if normalize is None else normalize,
+                         batch_size=self.max_batch_size)
+        self._http_executor: ThreadPoolExecutor | None = None
 
     @property
     def is_tiny_random(self) -> bool:
@@ -115,7 +113,7 @@ class RemoteReward:
         Returns scores float32 [B, K] (the server's aspects) and rewards float32 [B] on `device`.
         """
         items = check_videos(videos, layout=layout, value_range=value_range)
-        prompts = VideoScoreReward._check_prompts(prompts, len(items))
+        prompts = self.check_prompts(prompts, len(items))
         sampled = [video[sample_indices(video.shape[0], self.num_frames)] for video in items]
         step = self.max_batch_size
         bodies = [encode_request(sampled[i : i + step], prompts[i : i + step], value_range)
@@ -123,7 +121,7 @@ class RemoteReward:
         if len(bodies) == 1:
             answers = [self._request("POST", "/score", bodies[0])]
         else:
-            pending = [self._executor("http").submit(self._request, "POST", "/score", body) for body in bodies]
+            pending = [self._http().submit(self._request, "POST", "/score", body) for body in bodies]
             answers = [future.result() for future in pending]
         num_aspects = len(self.aspects)
         try:
@@ -131,32 +129,28 @@ class RemoteReward:
                      for answer, start in zip(answers, range(0, len(sampled), step))]
         except (KeyError, TypeError, ValueError, ProtocolError) as error:
             raise RemoteRewardError(f"{self.url}/score gave an answer that is not a score response: {error}") from None
-        scores = torch.cat([scores for scores, _ in parts])
-        rewards = weighted_reward(scores, self.weights, self.normalize)
-        return RewardOutput(scores=scores.to(self.device), rewards=rewards.to(self.device))
+        output = self.output(torch.cat([scores for scores, _ in parts]))
+        return RewardOutput(scores=output.scores.to(self.device), rewards=output.rewards.to(self.device),
+                            aspects=self.aspects)
 
     def submit(self, videos: VideoBatch, prompts: str | Sequence[str], **kwargs) -> Future:
         """Score in the background: a `Future[RewardOutput]` at once; errors surface at `.result()`.
 
         Up to `max_concurrency` submitted calls are in flight together; the server batches them.
         """
-        return self._executor("submit").submit(self, videos, prompts, **kwargs)
-
-    def as_reward_fn(self, *, value_range: tuple[float, float] = (0.0, 1.0), asynchronous: bool = False):
-        """This reward as a DDPO-style `reward_fn(videos, prompts, metadata) -> (rewards [B], info)`, as
-        `VideoScoreReward.as_reward_fn`."""
-        from ..integrations.rl.rewards import VideoScoreRewardFn
-
-        return VideoScoreRewardFn(self, value_range=value_range, asynchronous=asynchronous)
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="remote-reward")
+        return self._executor.submit(self, videos, prompts, **kwargs)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
-    def _executor(self, kind: str) -> ThreadPoolExecutor:
-        # Two pools: a submitted call waits on its HTTP chunks, so they must not share workers.
-        with self._lock:
-            if kind not in self._executors:
-                self._executors[kind] = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=f"remote-reward-{kind}")
-            return self._executors[kind]
+    def _http(self) -> ThreadPoolExecutor:
+        # Not the pool of `submit`: a submitted call waits on its chunks, which must not wait for its worker.
+        with self._executor_lock:
+            if self._http_executor is None:
+                self._http_executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="remote-reward-http")
+            return self._http_executor
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> dict:
         headers = {"Accept": "application/json"}
@@ -190,16 +184,10 @@ class RemoteReward:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_executors"], state["_lock"] = {}, None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        return {**super().__getstate__(), "_http_executor": None}
 
     def __repr__(self) -> str:
-        weights = dict(zip(self.aspects, self.weights.tolist()))
+        weights = self.weights_by_aspect()
         return (f"{type(self).__name__}({self.url!r}, model={self.info.get('model')!r}, num_frames={self.num_frames}, "
                 f"normalize={self.normalize!r}, weights={weights})")
 

@@ -22,8 +22,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from .. import __version__
-from ..reward import VideoScoreReward
-from ..reward.aspects import ASPECTS, SCORE_RANGE
+from ..reward import RewardOutput, VideoScoreReward
 from ..reward.preprocess import check_videos
 from .protocol import ProtocolError, ScoreRequest, decode_request, encode_response
 
@@ -96,10 +95,10 @@ class RewardServer:
         reward = self.reward
         return {
             "model": self.settings.model,
-            "aspects": list(ASPECTS),
-            "score_range": list(SCORE_RANGE),
+            "aspects": list(reward.aspects),
+            "score_range": list(reward.score_range),
             "num_frames": reward.num_frames,
-            "weights": dict(zip(ASPECTS, reward.weights.tolist())),
+            "weights": reward.weights_by_aspect(),
             "normalize": reward.normalize,
             "dtype": str(reward.dtype).removeprefix("torch."),
             "device": str(reward.device),
@@ -127,7 +126,7 @@ class RewardServer:
             # The reward's own checks (shape, channels, value range), before the request joins a batch,
             # so that one bad request cannot fail the others' batch.
             check_videos(decoded.videos, value_range=decoded.value_range)
-            VideoScoreReward._check_prompts(decoded.prompts, len(decoded.videos))
+            self.reward.check_prompts(decoded.prompts, len(decoded.videos))
         except (ProtocolError, ValueError, TypeError) as error:
             return _error(400, f"bad score request: {error}")
         if len(decoded) > self.settings.max_batch_size:
@@ -165,7 +164,7 @@ class RewardServer:
             start = 0
             for i in members:
                 stop = start + len(requests[i])
-                results[i] = type(output)(scores=output.scores[start:stop], rewards=output.rewards[start:stop])
+                results[i] = RewardOutput(output.scores[start:stop], output.rewards[start:stop], output.aspects)
                 start = stop
         logger.info("scored %d requests (%d videos) in one batch", len(requests), _count_videos(requests))
         return results

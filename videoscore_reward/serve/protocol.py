@@ -42,7 +42,15 @@ class ScoreRequest:
 def encode_request(videos: Sequence[torch.Tensor], prompts: Sequence[str],
                    value_range: tuple[float, float] = (0.0, 1.0)) -> bytes:
     """The body of a score request. videos: B tensors [T, C, H, W] (moved to the CPU, dtype kept)."""
-    tensors = {f"video.{i}": video.detach().cpu().contiguous() for i, video in enumerate(videos)}
+    tensors, storages = {}, set()
+    for i, video in enumerate(videos):
+        video = video.detach().cpu().contiguous()
+        storage = video.untyped_storage()
+        # safetensors refuses tensors that share memory (views of one batch, a video passed twice).
+        if storage.data_ptr() in storages or storage.nbytes() != video.nbytes:
+            video = video.clone()
+        storages.add(video.untyped_storage().data_ptr())
+        tensors[f"video.{i}"] = video
     metadata = {"prompts": json.dumps(list(prompts)), "value_range": json.dumps([float(v) for v in value_range])}
     return _save_tensors(tensors, metadata=metadata)
 
