@@ -98,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     app.add_argument("--max-upload-mb", type=float, default=200, help="uploads above this size are refused")
     _add_evaluation_commands(commands)
+
+    serve = commands.add_parser("serve", help="serve the reward over HTTP on Ray Serve, batching requests (needs the [serve] extra)")
+    _add_model_arguments(serve)
+    serve.add_argument("--weights", type=parse_weights, default=None, help='e.g. "text-to-video alignment=2,dynamic degree=0.5"')
+    serve.add_argument("--normalize", choices=("raw", "unit"), default="raw", help="reward on the model's scale or in [0, 1]")
+    serve.add_argument("--batch-size", type=_positive_int, default=8, help="videos per forward pass")
+    serve.add_argument("--host", default="127.0.0.1", help="any other address needs a bearer token")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", default=None, help="bearer token clients must send (default: $VIDEOSCORE_REWARD_TOKEN)")
+    serve.add_argument("--num-replicas", type=_positive_int, default=1, help="copies of the model, each on its own GPU(s)")
+    serve.add_argument("--gpus-per-replica", type=float, default=None, help="default 1 when Ray sees a GPU, else 0")
+    serve.add_argument("--cpus-per-replica", type=float, default=1)
+    serve.add_argument("--max-batch-size", type=_positive_int, default=16, help="videos of concurrent requests merged into one call")
+    serve.add_argument("--batch-wait-ms", type=float, default=10, help="how long a request waits for others to batch with")
+    serve.add_argument("--max-request-mb", type=float, default=512, help="larger request bodies are refused (413)")
+    serve.add_argument("--address", default=None, help="Ray cluster to join (e.g. 'auto'); default: start Ray on this machine")
     return parser
 
 
@@ -321,12 +337,39 @@ def _app(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    import os
+
+    try:
+        from .serve.deployment import ServerSettings, check_binding, run_server
+    except ImportError as error:
+        return _error(f"serving needs Ray Serve: pip install 'videoscore-reward[serve]' ({error})", 2)
+    token = args.token or os.environ.get("VIDEOSCORE_REWARD_TOKEN") or None
+    try:
+        check_binding(args.host, token)
+    except ValueError as error:
+        return _error(str(error), 2)
+    settings = ServerSettings(
+        model=args.model, dtype=str(args.dtype).removeprefix("torch.") if args.dtype else None,
+        num_frames=args.num_frames, weights=args.weights, normalize=args.normalize, batch_size=args.batch_size,
+        device=args.device, max_batch_size=args.max_batch_size, batch_wait_s=args.batch_wait_ms / 1000,
+        max_request_bytes=int(args.max_request_mb * 2**20), token=token,
+    )
+    print(f"serving {args.model} at http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    try:
+        run_server(settings, host=args.host, port=args.port, num_replicas=args.num_replicas,
+                   gpus_per_replica=args.gpus_per_replica, cpus_per_replica=args.cpus_per_replica, address=args.address)
+    except RuntimeError as error:  # Ray Serve's "Deploying application ... failed", with the replica's cause
+        return _error(f"the server did not start: {_first_line(error)}", 1)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default `sys.argv[1:]`); returns the exit code."""
     args = build_parser().parse_args(argv)
     handler = {
         "score": _score, "organize": _organize, "upload": _upload, "app": _app,
-        "evaluate": _evaluate, "compare": _compare, "stability": _stability,
+        "evaluate": _evaluate, "compare": _compare, "stability": _stability, "serve": _serve,
     }[args.command]
     return handler(args)
 

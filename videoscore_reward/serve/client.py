@@ -176,7 +176,9 @@ class RemoteReward(BaseReward):
                     raise RemoteRewardError(f"{where} answered HTTP {status}: {message}{hint}", status=status) from None
                 cause = f"HTTP {status}: {message}"
             except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-                cause = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+                reason = getattr(error, "reason", error)  # URLError wraps the socket's error
+                reason = reason if isinstance(reason, BaseException) else error
+                cause = f"{type(reason).__name__}: {reason}"
                 if attempt == self.max_retries:
                     raise RemoteRewardError(f"cannot reach the videoscore-reward server at {where} after "
                                             f"{attempt + 1} attempt(s): {cause}") from None

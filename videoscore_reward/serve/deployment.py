@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import logging
 import os
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -186,6 +187,8 @@ def build_app(settings: ServerSettings, *, num_replicas: int = 1, gpus_per_repli
         num_replicas=num_replicas,
         ray_actor_options={"num_gpus": gpus_per_replica, "num_cpus": cpus_per_replica},
         max_ongoing_requests=max(2 * settings.max_batch_size, 32),
+        # A model that does not load (wrong path, no network) fails the start instead of being retried for minutes.
+        max_constructor_retry_count=1,
     ).bind(settings)
 
 
@@ -193,24 +196,41 @@ def check_binding(host: str, token: str | None) -> None:
     """Refuse to listen beyond this machine without a bearer token."""
     if host not in LOCAL_HOSTS and not token:
         raise ValueError(f"--host {host} makes the server reachable from other machines: set a bearer token "
-                         "(--token or VIDEOSCORE_REWARD_TOKEN) so that only your trainers can use it.")
+                         "(VIDEOSCORE_REWARD_TOKEN or --token) so that only your trainers can use it.")
 
 
 def run_server(settings: ServerSettings, *, host: str = "127.0.0.1", port: int = 8000, num_replicas: int = 1,
-               gpus_per_replica: float = 0, cpus_per_replica: float = 1, address: str | None = None,
+               gpus_per_replica: float | None = None, cpus_per_replica: float = 1, address: str | None = None,
                blocking: bool = True):
     """Start Ray (or join the cluster at `address`), deploy the server on host:port and, with `blocking`,
-    serve until interrupted. Returns the application's handle when not blocking."""
+    serve until interrupted (then the server is shut down). Without `blocking`, returns once the replicas
+    are ready. gpus_per_replica: default 1 when the Ray cluster has a GPU, else 0 (CPU replicas)."""
     import ray
 
     check_binding(host, settings.token)
     if not ray.is_initialized():
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, logging_level=logging.WARNING)
+    if gpus_per_replica is None:
+        gpus_per_replica = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
     serve.start(http_options={"host": host, "port": port})
-    handle = serve.run(build_app(settings, num_replicas=num_replicas, gpus_per_replica=gpus_per_replica,
-                                 cpus_per_replica=cpus_per_replica),
-                       name="videoscore-reward", route_prefix="/", blocking=blocking)
-    return handle
+    application = build_app(settings, num_replicas=num_replicas, gpus_per_replica=gpus_per_replica,
+                            cpus_per_replica=cpus_per_replica)
+    if not blocking:
+        serve.run(application, name="videoscore-reward", route_prefix="/")
+        return
+    # SIGTERM (a process manager, `kill`) stops the server as Ctrl-C does, so that Ray's processes stop too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve.run(application, name="videoscore-reward", route_prefix="/", blocking=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 __all__ = ["RewardServer", "ServerSettings", "build_app", "check_binding", "run_server"]
