@@ -340,10 +340,14 @@ def _app(args) -> int:
 def _serve(args) -> int:
     import os
 
+    from .extras import MissingExtraError, require
+
     try:
-        from .serve.deployment import ServerSettings, check_binding, run_server
-    except ImportError as error:
-        return _error(f"serving needs Ray Serve: pip install 'videoscore-reward[serve]' ({error})", 2)
+        require("serve", "The reward server")
+    except MissingExtraError as error:
+        return _error(str(error), 2)
+    from .serve.deployment import ServerSettings, check_binding, run_server
+
     token = args.token or os.environ.get("VIDEOSCORE_REWARD_TOKEN") or None
     try:
         check_binding(args.host, token)

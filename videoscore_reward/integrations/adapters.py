@@ -101,7 +101,7 @@ class DanceGRPOReward:
                  **kwargs: Any) -> list[dict[str, float]]:
         if isinstance(video_paths, (str, os.PathLike)):
             video_paths = [video_paths]
-        videos = [load_video(path, num_frames=self.scorer.num_frames) for path in video_paths]
+        videos = [load_video(path, self.scorer.sampling) for path in video_paths]
         output = self.scorer(videos, prompts if isinstance(prompts, str) else list(prompts))
         rows = output.to_dicts()
         for row in rows:

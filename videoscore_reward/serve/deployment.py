@@ -18,14 +18,18 @@ import signal
 from collections import Counter
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from ray import serve
+from ..extras import require
 
-from .. import __version__
-from ..reward import RewardOutput, VideoScoreReward
-from ..reward.preprocess import check_videos
-from .protocol import ProtocolError, ScoreRequest, decode_request, encode_response
+require("serve", "videoscore_reward.serve.deployment")
+
+from fastapi import FastAPI, Request  # noqa: E402  (after the check, for its error message)
+from fastapi.responses import JSONResponse  # noqa: E402
+from ray import serve  # noqa: E402
+
+from .. import __version__  # noqa: E402
+from ..reward import RewardOutput, VideoScoreReward  # noqa: E402
+from ..reward.preprocess import check_videos  # noqa: E402
+from .protocol import ProtocolError, ScoreRequest, decode_request, encode_response  # noqa: E402
 
 logger = logging.getLogger("videoscore_reward.serve")
 
