@@ -223,7 +223,25 @@ class VideoScoreReward(BaseReward):
         return RewardOutput.concat(outputs)
 
     @torch.inference_mode()
-    def _score_chunk(self, videos: list[torch.Tensor], prompts: list[str], value_range: tuple[float, float]) -> RewardOutput:
+    def prepare_inputs(
+        self,
+        videos: VideoBatch,
+        prompts: str | Sequence[str],
+        *,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        layout: Layout = "BTCHW",
+    ) -> dict[str, torch.Tensor]:
+        """The model inputs a call computes for `videos` and `prompts` (arguments as for a call), in one
+        chunk whatever `batch_size` is, on the reward's device:
+
+        input_ids long [B, L] and attention_mask long [B, L] (the queries, right padded);
+        pixel_values [B, F, 3, H, W] in the model's dtype (normalized, zero padded to the longest video
+        F and the largest frame H x W); pixel_attention_mask bool [B, F, H, W] (True on real pixels).
+        """
+        items = check_videos(videos, layout=layout, value_range=value_range)
+        return self._inputs(items, self.check_prompts(prompts, len(items)), value_range)
+
+    def _inputs(self, videos: list[torch.Tensor], prompts: list[str], value_range: tuple[float, float]) -> dict[str, torch.Tensor]:
         device = self.device
         pixel_values, pixel_mask, counts = preprocess_videos(
             videos, num_frames=self.num_frames, settings=self.image_settings, device=device, value_range=value_range
@@ -234,13 +252,16 @@ class VideoScoreReward(BaseReward):
             padding_side="right",
             return_tensors="pt",
         )
-        logits = self.model(
+        return dict(
             input_ids=text["input_ids"].to(device),
             attention_mask=text["attention_mask"].to(device),
             pixel_values=pixel_values.to(self.dtype),
             pixel_attention_mask=pixel_mask,
-        ).logits
-        return self.output(logits)
+        )
+
+    @torch.inference_mode()
+    def _score_chunk(self, videos: list[torch.Tensor], prompts: list[str], value_range: tuple[float, float]) -> RewardOutput:
+        return self.output(self.model(**self._inputs(videos, prompts, value_range)).logits)
 
     def max_prompt_tokens(self, num_frames: int) -> int:
         """How many tokens a prompt may have next to `num_frames` frames: the text model's positions

@@ -1,0 +1,1 @@
+"""The benchmarks of videoscore-reward (`python benchmarks/run.py`, see benchmarks/README.md)."""
