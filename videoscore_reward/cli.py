@@ -204,14 +204,14 @@ def _score(args) -> int:
         return 130
     if not main_process:
         return 0 if summary.rows_scored else 1
+    if summary.scored + summary.failed + summary.skipped == 0:  # no table was written
+        return _error(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {args.dir}", 1)
     print(f"{summary}; results in {out}", file=sys.stderr)
     for line in summary.errors[:20]:
         print(f"  {line}", file=sys.stderr)
     if len(summary.errors) > 20:
         print(f"  ... and {len(summary.errors) - 20} more (the error column of {out})", file=sys.stderr)
     if summary.rows_scored == 0:
-        if summary.scored + summary.failed + summary.skipped == 0:
-            return _error(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {args.dir}", 1)
         return _error("no video could be scored", 1)
     return 0
 
@@ -332,8 +332,11 @@ def _app(args) -> int:
         return _error(str(error), 2)
     from .app import launch
 
-    launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype,
-           num_frames=args.num_frames, max_upload_mb=args.max_upload_mb)
+    try:
+        launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype,
+               num_frames=args.num_frames, max_upload_mb=args.max_upload_mb)
+    except (OSError, ValueError) as error:  # a model that cannot load (offline: it names tiny-random), a port in use
+        return _error(_first_line(error), 2)
     return 0
 
 

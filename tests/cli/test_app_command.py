@@ -36,3 +36,18 @@ def test_app_rejects_bad_options(launched):
             main(["app", *wrong])
         assert info.value.code == 2
     assert launched == {}
+
+
+def test_app_with_an_unreachable_hub_model_fails_in_one_line(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("gradio")
+    from huggingface_hub import constants
+
+    from videoscore_reward.app import ui
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(ui, "_serve", lambda *args, **kwargs: pytest.fail("served without a model"))
+    assert main(["app", "--model", "TIGER-Lab/VideoScore-v1.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Cannot load 'TIGER-Lab/VideoScore-v1.1'")
+    assert "--model tiny-random" in err

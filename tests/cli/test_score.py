@@ -154,7 +154,10 @@ def test_exit_codes(tmp_path, tiny_checkpoint_dir, capsys):
     assert len(pd.read_csv(bad / "evaluation_results.csv")) == 1, "the table still says what went wrong"
     (tmp_path / "nothing").mkdir()
     assert main(["score", str(tmp_path / "nothing"), *model]) == 1
-    assert "error: no videos (.mp4, .m4v, .mov, .mkv, .webm, .avi, .gif, " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: no videos (.mp4, .m4v, .mov, .mkv, .webm, .avi, .gif, " in err
+    assert "results in" not in err, "no table is written for an empty folder, so none is named"
+    assert list((tmp_path / "nothing").iterdir()) == [], "no table, no header-only partial file"
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     write_truncated_video(damaged / "cut.mp4", tmp_path / "whole.mp4")

@@ -95,18 +95,19 @@ def write_atomically(table: pd.DataFrame, path: Path) -> None:
 
 def merge(out: Path, order: list[str]) -> pd.DataFrame:
     """Fold the partial files into `out` (written atomically), rows in folder order, then delete them.
-    A video scored twice (a resumed run) keeps its newest row."""
+    A video scored twice (a resumed run) keeps its newest row. Without any row, `out` is not written."""
     partials = partial_paths(out)
     parts = [read_table(out)] if out.exists() else []
     parts += [complete_rows(p) for p in partials]
     parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=COLUMNS)
-    table = pd.concat(parts, ignore_index=True).drop_duplicates("video_name", keep="last")
-    position = {name: i for i, name in enumerate(order)}
-    table = table.sort_values("video_name", key=lambda s: s.map(lambda n: position.get(n, len(order))), kind="stable")
-    table = table[COLUMNS].reset_index(drop=True)
-    write_atomically(table, out)
+    if not parts:  # nothing found to score: no table is written, and no header-only partial file is left
+        table = pd.DataFrame(columns=COLUMNS)
+    else:
+        table = pd.concat(parts, ignore_index=True).drop_duplicates("video_name", keep="last")
+        position = {name: i for i, name in enumerate(order)}
+        table = table.sort_values("video_name", key=lambda s: s.map(lambda n: position.get(n, len(order))), kind="stable")
+        table = table[COLUMNS].reset_index(drop=True)
+        write_atomically(table, out)
     for path in partials:
         path.unlink(missing_ok=True)
     return table

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from videoscore_reward.integrations.rl import PerPromptStatTracker, per_aspect_advantages
+from videoscore_reward import ASPECTS
+from videoscore_reward.integrations.rl import PerPromptStatTracker, group_advantages, per_aspect_advantages
 
 
 def reference_tracker(batches, buffer_size, min_count, eps=1e-6):
@@ -65,6 +66,22 @@ def test_per_aspect_advantages_match_numpy():
         z = (scores[rows] - scores[rows].mean(axis=0)) / (scores[rows].std(axis=0) + 1e-6)
         expected[rows] = (z * weights).sum(axis=1) / weights.sum()
     np.testing.assert_allclose(per_aspect_advantages(prompts, torch.tensor(scores), weights), expected, rtol=1e-6)
+    # The same weights by aspect name (those left out weigh 0), as everywhere else in the package.
+    by_name = dict(zip(ASPECTS, weights.tolist()))
+    del by_name[ASPECTS[1]]
+    np.testing.assert_allclose(per_aspect_advantages(prompts, scores, by_name), expected, rtol=1e-6)
+    np.testing.assert_array_equal(group_advantages(scores, prompts, by_name), group_advantages(scores, prompts, weights))
+
+
+def test_dict_weights_follow_the_given_aspects():
+    scores = np.array([[1.0, 3.0, 2.0], [2.0, 1.0, 2.5], [3.0, 2.0, 1.0]])
+    three = ("visual", "alignment", "physics")  # another family's aspects, e.g. reward.aspects
+    np.testing.assert_allclose(per_aspect_advantages(["p"] * 3, scores, {"alignment": 1.0}, aspects=three),
+                               per_aspect_advantages(["p"] * 3, scores, [0.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"Unknown aspect\(s\) in weights: \['style'\]"):
+        per_aspect_advantages(["p"] * 3, scores, {"style": 1.0}, aspects=three)
+    with pytest.raises(ValueError, match=r"weights by name need the names of the 3 score columns: pass aspects=reward.aspects"):
+        per_aspect_advantages(["p"] * 3, scores, {"visual": 1.0})
 
 
 def test_per_aspect_normalization_lets_the_hard_aspect_count():
@@ -83,7 +100,9 @@ def test_errors_name_the_problem():
         PerPromptStatTracker(buffer_size=4, min_count=8)
     with pytest.raises(ValueError, match=r"rewards must be \[B\] or \[B, K\] with B = 2 prompts, got shape \(3,\)"):
         PerPromptStatTracker().update(["a", "b"], [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"scores must be \[B, K\] and weights \[K\]"):
+    with pytest.raises(ValueError, match=r"scores of 5 aspects need 5 weights \(or a dict by aspect name\), got weights of shape \(2,\)"):
         per_aspect_advantages(["a"], np.ones((1, 5)), [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"scores must be \[B, K\], got shape \(5,\)"):
+        per_aspect_advantages(["a"], np.ones(5), [1.0] * 5)
     with pytest.raises(ValueError, match="weights must be >= 0 with a positive sum"):
         per_aspect_advantages(["a"], np.ones((1, 2)), [0.0, 0.0])

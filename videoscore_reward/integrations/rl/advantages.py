@@ -21,16 +21,35 @@ of the advantage; normalizing first gives every aspect the influence its weight 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+
+from ...reward.aspects import ASPECTS, parse_weights
 
 
 def _as_array(values) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         values = values.detach().float().cpu().numpy()
     return np.asarray(values, dtype=np.float64)
+
+
+def _aspect_weights(weights, num_aspects: int, aspects: Sequence[str]) -> np.ndarray:
+    """float64 [K]: a dict by aspect name (others weigh 0) read by the reward core's `parse_weights`
+    against `aspects`, the names of the K score columns; or K numbers >= 0 with a positive sum."""
+    if isinstance(weights, Mapping):
+        if len(aspects) != num_aspects:
+            raise ValueError(f"weights by name need the names of the {num_aspects} score columns: pass "
+                             f"aspects=reward.aspects (got {len(aspects)} names: {list(aspects)}).")
+        return parse_weights(weights, aspects).double().numpy()
+    values = _as_array(weights)
+    if values.shape != (num_aspects,):
+        raise ValueError(f"scores of {num_aspects} aspects need {num_aspects} weights (or a dict by aspect name), "
+                         f"got weights of shape {values.shape}.")
+    if (values < 0).any() or values.sum() <= 0:
+        raise ValueError(f"weights must be >= 0 with a positive sum, got {values.tolist()}.")
+    return values
 
 
 class PerPromptStatTracker:
@@ -96,30 +115,33 @@ def per_aspect_advantages(
     scores,
     weights,
     tracker: PerPromptStatTracker | None = None,
+    *,
+    aspects: Sequence[str] = ASPECTS,
 ) -> np.ndarray:
     """Normalize each aspect within its prompt's group, then take the weighted mean (module docstring).
 
-    scores: [B, K] (VideoScore: float [B, 5] on the 1-4 scale); weights: K numbers >= 0 with a positive sum.
-    tracker: where the per-prompt statistics come from; None normalizes within this batch's prompt groups
-    (GRPO-style; a prompt seen once gets advantage 0). Returns float64 [B].
+    scores: [B, K] (VideoScore: float [B, 5] on the 1-4 scale); weights: a dict by aspect name (others
+    weigh 0), or K numbers >= 0 with a positive sum. aspects: the names of the K score columns, for dict
+    weights (`reward.aspects`; default VideoScore's five). tracker: where the per-prompt statistics come
+    from; None normalizes within this batch's prompt groups (GRPO-style; a prompt seen once gets
+    advantage 0). Returns float64 [B].
     """
     scores = _as_array(scores)
-    weights = _as_array(weights)
-    if scores.ndim != 2 or weights.shape != (scores.shape[1],):
-        raise ValueError(f"scores must be [B, K] and weights [K]; got scores {scores.shape} and weights {weights.shape}.")
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"weights must be >= 0 with a positive sum, got {weights.tolist()}.")
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be [B, K], got shape {scores.shape}.")
+    weights = _aspect_weights(weights, scores.shape[1], aspects)
     tracker = tracker if tracker is not None else PerPromptStatTracker(buffer_size=None, min_count=1)
     return tracker.update(prompts, scores) @ weights / weights.sum()
 
 
-def group_advantages(rewards, group_ids, weights=None, eps: float = 1e-4) -> np.ndarray:
+def group_advantages(rewards, group_ids, weights=None, eps: float = 1e-4, *, aspects: Sequence[str] = ASPECTS) -> np.ndarray:
     """GRPO advantages: each reward normalised within its group, A_i = (r_i - mu_g) / (sigma_g + eps).
 
     rewards: [N] (one reward) or [N, K] (K aspects, e.g. VideoScore's info["scores"]); group_ids: N labels
     (the videos of one prompt sampled together). With [N, K] rewards every aspect is normalised within the
     group on its own and the K advantages are weighted afterwards, sum_k w_k A_ik / sum_k w_k (DanceGRPO's
-    per-aspect advantages); `weights` (K numbers >= 0, positive sum) is then required. sigma_g is the
+    per-aspect advantages); `weights` (a dict by the names in `aspects`, or K numbers >= 0 with a positive
+    sum) is then required. sigma_g is the
     population standard deviation; a group whose rewards are all equal gets advantage 0. Returns float64 [N].
     """
     rewards = _as_array(rewards)
@@ -128,12 +150,9 @@ def group_advantages(rewards, group_ids, weights=None, eps: float = 1e-4) -> np.
         raise ValueError(f"rewards must be [N] or [N, K] with one group id per row; got rewards {rewards.shape} "
                          f"and group_ids {groups.shape}.")
     if rewards.ndim == 2:
-        weights = None if weights is None else _as_array(weights)
-        if weights is None or weights.shape != (rewards.shape[1],):
-            raise ValueError(f"[N, K] rewards need K = {rewards.shape[1]} weights, got "
-                             f"{None if weights is None else weights.shape}.")
-        if (weights < 0).any() or weights.sum() <= 0:
-            raise ValueError(f"weights must be >= 0 with a positive sum, got {weights.tolist()}.")
+        if weights is None:
+            raise ValueError(f"[N, K] rewards need K = {rewards.shape[1]} weights, got None.")
+        weights = _aspect_weights(weights, rewards.shape[1], aspects)
     advantages = np.zeros_like(rewards)
     for group in np.unique(groups):
         rows = groups == group
