@@ -24,7 +24,7 @@ def test_install_command_from_elsewhere_names_the_checkout(tmp_path, monkeypatch
 
 
 def test_unknown_extra_and_present_modules():
-    with pytest.raises(ValueError, match=r"Unknown extra 'gpu'; expected one of \['app', 'diffusers', 'serve', 'train'\]"):
+    with pytest.raises(ValueError, match=r"Unknown extra 'gpu'; expected one of \['app', 'diffusers', 'eval', 'serve', 'train'\]"):
         extras.require("gpu", "x")
     assert extras.is_available("os.path") and not extras.is_available("videoscore_no_such_module.sub")
     extras.require("app", "The web app")  # gradio is installed for the tests: no error

@@ -216,7 +216,20 @@ def _score(args) -> int:
     return 0
 
 
+def _require_eval(command: str) -> int | None:
+    """Exit code 2 with one line when the [eval] extra is missing, else None."""
+    from .extras import MissingExtraError, require
+
+    try:
+        require("eval", f"videoscore-reward {command}")
+    except MissingExtraError as error:
+        return _error(str(error), 2)
+    return None
+
+
 def _evaluate(args) -> int:
+    if (code := _require_eval("evaluate")) is not None:
+        return code
     from .evaluation import TableError, evaluate
 
     try:
@@ -231,6 +244,8 @@ def _evaluate(args) -> int:
 
 
 def _compare(args) -> int:
+    if (code := _require_eval("compare")) is not None:
+        return code
     from .evaluation import TableError, compare
 
     try:
@@ -251,6 +266,8 @@ def _compare(args) -> int:
 
 
 def _stability(args) -> int:
+    if (code := _require_eval("stability")) is not None:
+        return code
     from .evaluation.stability import get_transforms, stability
 
     if not args.dir.is_dir():

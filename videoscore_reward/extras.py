@@ -17,6 +17,7 @@ EXTRAS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "diffusers": ("diffusers",),
     "train": ("diffusers", "peft"),
     "app": ("gradio",),
+    "eval": ("scipy", "matplotlib"),
     "serve": ("ray",),
 })
 """Each extra of pyproject.toml, with the modules it makes importable."""

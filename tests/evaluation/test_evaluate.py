@@ -131,3 +131,14 @@ def test_scores_without_aspect_columns_are_refused(tmp_path):
     (tmp_path / "l.csv").write_text("video_name,visual quality\na.mp4,3\n")
     with pytest.raises(TableError, match=r"s\.csv has no numeric aspect score columns"):
         evaluate(tmp_path / "s.csv", [tmp_path / "l.csv"])
+
+
+def test_without_the_eval_extra_the_commands_say_what_to_install(monkeypatch, capsys, tmp_path):
+    from videoscore_reward import extras
+
+    monkeypatch.setattr(extras, "is_available", lambda module: module != "scipy")
+    for command in (["evaluate", "s.csv", "l.csv"], ["compare", "a.csv", "b.csv"]):
+        assert main([*command, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: videoscore-reward {command[0]} needs scipy (the [eval] extra): pip install")
+        assert err.count("\n") == 1

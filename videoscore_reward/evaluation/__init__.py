@@ -4,19 +4,14 @@
 Needs the `[eval]` extra (scipy, matplotlib).
 """
 
-try:
-    import matplotlib  # noqa: F401
-    import scipy  # noqa: F401
-except ImportError as error:
-    raise ImportError(
-        f"videoscore_reward.evaluation needs scipy and matplotlib ({error.name} is missing): "
-        "pip install 'videoscore-reward[eval]'"
-    ) from None
+from ..extras import require
 
-from .compare import Comparison, compare
-from .evaluate import Evaluation, evaluate
-from .stability import TRANSFORMS, StabilityResult, Transform, stability
-from .tables import TableError
+require("eval", "videoscore_reward.evaluation")  # one clear line before scipy/matplotlib imports fail
+
+from .compare import Comparison, compare  # noqa: E402
+from .evaluate import Evaluation, evaluate  # noqa: E402
+from .stability import TRANSFORMS, StabilityResult, Transform, stability  # noqa: E402
+from .tables import TableError  # noqa: E402
 
 __all__ = [
     "TRANSFORMS",
