@@ -146,7 +146,9 @@ def _add_evaluation_commands(commands) -> None:
     stability.add_argument("--out", type=Path, default=None, help="folder for the table and the plot (default DIR/stability)")
     stability.add_argument("--transforms", type=lambda t: [n.strip() for n in t.split(",") if n.strip()], default=None,
                            help="comma-separated, e.g. 'crf 23,240p,mirror' (default: all)")
-    stability.add_argument("--prompt", default="", help="prompt for all videos (default: as `score` finds them)")
+    prompt = stability.add_mutually_exclusive_group()
+    prompt.add_argument("--prompt", default="", help="prompt for all videos (default: as `score` finds them)")
+    prompt.add_argument("--prompts-csv", type=Path, default=None, help="CSV with columns video_name (or file_name) and prompt")
     _add_model_arguments(stability)
     stability.add_argument("--batch-size", type=_positive_int, default=8)
     stability.add_argument("--workers", type=_positive_int, default=4, help="threads writing transformed videos")
@@ -269,6 +271,7 @@ def _stability(args) -> int:
     if (code := _require_eval("stability")) is not None:
         return code
     from .evaluation.stability import get_transforms, stability
+    from .folder import read_prompts_csv
 
     if not args.dir.is_dir():
         return _error(f"{args.dir} is not a directory", 2)
@@ -277,12 +280,16 @@ def _stability(args) -> int:
     except ValueError as error:
         return _error(f"--transforms: {_first_line(error)}", 2)
     try:
+        prompts = read_prompts_csv(args.prompts_csv) if args.prompts_csv else None
+    except (OSError, ValueError) as error:
+        return _error(f"--prompts-csv: {_first_line(error)}", 2)
+    try:
         reward = _load_reward(args, batch_size=args.batch_size)
     except (OSError, ValueError) as error:
         return _error(f"cannot load the model {args.model}: {_first_line(error)}", 2)
     if reward.is_tiny_random:
         print(f"note: {args.model} is a tiny random checkpoint: its scores are meaningless.", file=sys.stderr)
-    result = stability(reward, args.dir, transforms=args.transforms, prompt=args.prompt or None,
+    result = stability(reward, args.dir, transforms=args.transforms, prompt=args.prompt or None, prompts=prompts,
                        workers=args.workers, progress=not args.no_progress)
     if result.rows.empty:
         return _error(f"no videos found under {args.dir}", 1)

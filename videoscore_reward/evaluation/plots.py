@@ -101,7 +101,7 @@ def per_prompt_scatter(a: np.ndarray, b: np.ndarray, run_names: Sequence[str], p
 
 
 def stability_bars(mean_abs: Mapping[str, Sequence[float]], max_abs: Mapping[str, Sequence[float]], columns: Sequence[str],
-                   path: str | os.PathLike) -> Path:
+                   path: str | os.PathLike, *, title: str = "Score change under transformations") -> Path:
     """Grouped bars: mean absolute score change of each column under each transformation, the
     maximum as a black tick."""
     figure, axes = _figure()
@@ -113,6 +113,6 @@ def stability_bars(mean_abs: Mapping[str, Sequence[float]], max_abs: Mapping[str
         axes.bar(offset, [mean_abs[n][k] for n in names], width, label=column)
         axes.scatter(offset, [max_abs[n][k] for n in names], marker="_", color="black", s=60, zorder=3)
     axes.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
-    axes.set(ylabel="|score change| (bar: mean, tick: max)", title="Score change under transformations")
+    axes.set(ylabel="|score change| (bar: mean, tick: max)", title=title)
     axes.legend(fontsize=7, ncols=2)
     return _save(figure, path)

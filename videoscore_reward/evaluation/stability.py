@@ -130,6 +130,7 @@ class StabilityResult:
     columns: list[str]
     transforms: list[str]
     rows: pd.DataFrame
+    tiny_random: bool = False  # scored by a tiny random checkpoint: the plot says so
 
     def summary(self) -> dict:
         """{transform: {"n": videos, "changes": {column: {"mean", "mean_abs", "max_abs"}}}} over videos."""
@@ -173,6 +174,7 @@ class StabilityResult:
             {n: [e["changes"][c]["mean_abs"] for c in self.columns] for n, e in scored.items()},
             {n: [e["changes"][c]["max_abs"] for c in self.columns] for n, e in scored.items()},
             self.columns, out / "stability.png",
+            title="Score change under transformations" + (" (tiny random model)" if self.tiny_random else ""),
         )
         return [table, report, markdown, plot]
 
@@ -241,7 +243,7 @@ def stability(
                 target.unlink(missing_ok=True)
     table = pd.DataFrame(rows, columns=["video_name", "transform", *columns, *(f"{c} change" for c in columns), "error"])
     table["error"] = table["error"].fillna("")
-    return StabilityResult(columns, [t.name for t in chosen], table)
+    return StabilityResult(columns, [t.name for t in chosen], table, bool(getattr(reward, "is_tiny_random", False)))
 
 
 def _try_transcode(source: Path, target: Path, transform: Transform) -> bool | str:
