@@ -2,10 +2,13 @@
 
 import html
 import re
+import shutil
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -175,3 +178,49 @@ def test_tiny_note_only_for_tiny_checkpoints(tiny_reward):
     real_looking = CountingReward(tiny_reward)
     real_looking.is_tiny_random = False
     assert note_ids(real_looking) == 0
+
+
+@pytest.fixture
+def forged_client(served, monkeypatch):
+    """gradio_client sending FileData as given, as a client on another machine naming a server path
+    does (a local client would upload the file itself)."""
+    import gradio_client.client
+
+    monkeypatch.setattr(gradio_client.client.Endpoint, "_upload_file", lambda self, f, data_index: f)
+    return served[2]
+
+
+def _files_holding(folder, content: bytes) -> list:
+    return [p for p in Path(folder).rglob("*") if p.is_file() and p.stat().st_size == len(content) and p.read_bytes() == content]
+
+
+def test_a_request_naming_a_server_file_is_refused_and_nothing_is_copied(forged_client, app_videos, tmp_path):
+    # issue 11 item 1: Gradio refuses paths outside its upload folder before anything is copied;
+    # the app refuses files in that folder that this server did not receive.
+    from gradio.utils import get_upload_folder
+
+    secret = tmp_path / f"secret-{uuid.uuid4().hex}.mp4"
+    shutil.copyfile(app_videos["a"], secret)
+    passwd = Path("/etc/passwd").read_bytes()
+    copies_before = len(_files_holding(get_upload_folder(), passwd))
+    for path in ("/etc/passwd", str(secret)):
+        file = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        with pytest.raises(Exception, match="upstream Gradio app has raised an exception"):
+            forged_client.predict(file, PROMPT, *EQUAL, api_name="/score")
+        with pytest.raises(Exception, match="upstream Gradio app has raised an exception"):
+            forged_client.predict([file], PROMPT, *EQUAL, api_name="/compare")
+    assert not list(Path(get_upload_folder()).rglob(secret.name))
+    assert len(_files_holding(get_upload_folder(), passwd)) == copies_before
+
+    # Inside Gradio's shared upload folder but never uploaded here (another app's upload, an output).
+    planted = Path(get_upload_folder()) / uuid.uuid4().hex / "planted.mp4"
+    planted.parent.mkdir(parents=True)
+    shutil.copyfile(app_videos["a"], planted)
+    try:
+        file = {"path": str(planted), "meta": {"_type": "gradio.FileData"}}
+        message, table, _, gallery = forged_client.predict(file, PROMPT, *EQUAL, api_name="/score")
+        assert "planted.mp4 was not uploaded to this app" in message and table == "" and gallery == []
+        message, ranking, csv_path = forged_client.predict([file], PROMPT, *EQUAL, api_name="/compare")
+        assert "planted.mp4 was not uploaded to this app" in message and csv_path is None
+    finally:
+        shutil.rmtree(planted.parent)

@@ -1,5 +1,7 @@
 """The app's request handling without Gradio or a browser."""
 
+import re
+
 import pandas as pd
 
 from videoscore_reward import ASPECTS
@@ -35,3 +37,39 @@ def test_compare_request_ranks_and_writes_the_csv(tiny_reward, app_videos, tmp_p
     written = pd.read_csv(downloads[0], keep_default_na=False)
     assert list(written["prompt"]) == ["a prompt"] * 3
     assert "1 could not be scored" in messages[0]
+
+
+def test_a_huge_or_unreadable_upload_does_not_fail_its_batch_mates(tiny_reward, app_videos, huge_video, tmp_path):
+    # issue 11 item 3: refused from the header, before decoding, with the size and the budget.
+    budget = r"huge\.mkv: 16 frame\(s\) of 8192x8192 would take 3,072 MiB decoded, over the budget of 2,048 MiB"
+    videos = [str(huge_video), str(app_videos["text"]), str(app_videos["a"])]
+    messages, tables, _, _ = score_videos(tiny_reward, 10, videos, ["a gradient"] * 3, [[1.0] * 3] * len(ASPECTS))
+    assert re.search(budget, messages[0]) and str(huge_video.parent) not in messages[0]
+    assert "notes.mp4 is not a readable video file" in messages[1]
+    assert table_numbers(tables[2])[0] == [shown(v) for v in library_scores(tiny_reward, app_videos["a"], "a gradient")]
+    messages, tables, _ = compare_videos(tiny_reward, 10, tmp_path, [[str(huge_video), str(app_videos["a"])]],
+                                         ["a gradient"], EQUAL)
+    assert tables[0]["video"].tolist() == ["gradient.mp4", "huge.mkv"]
+    assert re.search(budget, tables[0]["error"][1])
+
+
+def test_only_paths_the_app_received_are_read(tiny_reward, app_videos, tmp_path):
+    # What the app passes as `uploaded`: a path it did not receive is refused before it is opened.
+    messages, tables, _, _ = score_videos(
+        tiny_reward, 10, [str(app_videos["a"]), "/etc/passwd"], ["p", "p"], [[1.0, 1.0]] * len(ASPECTS),
+        uploaded=lambda path: path == str(app_videos["a"]),
+    )
+    assert "Scored gradient.mp4." in messages[0]
+    assert "passwd was not uploaded to this app" in messages[1] and tables[1] == ""
+
+
+def test_ranking_csv_neutralises_formulas(tiny_reward, app_videos, tmp_path):
+    import csv
+    import shutil
+
+    hostile = tmp_path / "=HYPERLINK(1)\r.mp4"
+    shutil.copyfile(app_videos["a"], hostile)
+    _, _, downloads = compare_videos(tiny_reward, 10, tmp_path, [[str(hostile)]], ["@SUM(1) a cat"], EQUAL)
+    with open(downloads[0], newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["video"], row["prompt"]) == ("'=HYPERLINK(1)\r.mp4", "'@SUM(1) a cat")

@@ -73,3 +73,33 @@ def test_organize_argument_errors(scored, tmp_path, capsys):
     assert "is not a directory" in err and "none.csv" in err and "none of the videos listed in" in err
     assert "Traceback" not in err and not out.exists()
 
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x.mp4", "../../etc/hostname", "link.mp4"])
+def test_organize_refuses_paths_outside_the_folder_and_copies_nothing(scored, tmp_path, capsys, name):
+    # issue 11 item 2: absolute, '..' and a link out of the folder; `upload` sends only regular
+    # files inside the organised folder (tests/cli/test_upload.py::test_upload_sends_nothing_from_outside_the_folder).
+    root, scores = scored
+    (tmp_path / "x.mp4").write_bytes((root / "a_cat_seed_1.mp4").read_bytes())
+    (root / "link.mp4").symlink_to(tmp_path / "x.mp4")
+    table = pd.read_csv(scores, keep_default_na=False)
+    table.loc[0, "video_name"] = name
+    table.loc[0, "error"] = ""
+    hostile = tmp_path / "hostile.csv"
+    table.to_csv(hostile, index=False)
+    out = tmp_path / "dataset"
+    assert main(["organize", str(root), "--scores", str(hostile), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"names 1 video(s) outside {root} ({name!r}): every video_name must lie inside" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_organize_refuses_a_malformed_metadata_csv_in_one_line(scored, tmp_path, capsys):
+    root, scores = scored
+    out = tmp_path / "dataset"
+    out.mkdir()
+    (out / "metadata.csv").write_bytes(b'file_name,prompt\n"unclosed,1\n\xff\xfe')
+    assert main(["organize", str(root), "--scores", str(scores), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "metadata.csv is not a readable metadata.csv" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["metadata.csv"]

@@ -13,7 +13,7 @@ import torch
 from videoscore_reward import ASPECTS, load_video
 from videoscore_reward.cli import main, parse_weights
 from videoscore_reward.folder import COLUMNS, find_videos, prompt_from_file_name, read_table
-from videoscore_reward.testing import write_test_video
+from videoscore_reward.testing import make_frames, write_test_video
 
 SEED_NAME = "solo,Xiangling,_carry_money_in_a_wallet__genshin_impact__,1girl,highres,_seed_1294598571.mp4"
 
@@ -264,3 +264,47 @@ def test_two_process_sharded_run_matches_single_process(tmp_path, tiny_checkpoin
                                torch.tensor(single.loc[ok, "reward"].values), atol=1e-4, rtol=0)
     assert sharded.loc[~ok, "error"].str.contains("not a readable video").all()
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_hostile_names_and_prompts_round_trip_escaped(tmp_path, tiny_checkpoint_dir, capsys):
+    # issue 11 items 4, 7: line breaks stay inside one quoted cell, formula starts get OWASP's
+    # leading ', and resume and organize still map each row to its file.
+    import csv
+
+    root = tmp_path / "hostile"
+    names = ["=HYPERLINK(1).mp4", "a\rb.mp4", "c\nd.mp4", "'q.mp4", "@x.mp4", "+1.mp4", "-2.mp4"]
+    for seed, name in enumerate(names):
+        write_test_video(root / name, 4, 32, 32, frames=make_frames(4, 32, 32, seed=seed))
+    command = ["score", str(root), "--model", str(tiny_checkpoint_dir), "--no-progress"]
+    assert main(command) == 0
+    out = root / "evaluation_results.csv"
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    expected = sorted(names)  # find_videos' order
+    assert [r["video_name"] for r in rows] == ["'" + n if n[0] in "=+-@'" else n for n in expected]
+    assert all(not r["prompt"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert read_table(out)["video_name"].tolist() == expected
+    capsys.readouterr()
+    assert main(command) == 0
+    assert f"skipped {len(names)} already done" in capsys.readouterr().err
+
+    dataset = tmp_path / "dataset"
+    assert main(["organize", str(root), "--scores", str(out), "--out", str(dataset)]) == 0
+    with open(dataset / "metadata.csv", newline="", encoding="utf-8") as f:
+        metadata = list(csv.DictReader(f))
+    assert sorted(r["original_video_name"] for r in metadata) == sorted(["'" + n if n[0] in "=+-@'" else n for n in names])
+
+
+def test_a_torn_quoted_last_row_is_dropped_with_a_warning(tmp_path, tiny_checkpoint_dir):
+    # issue 11 item 10: the cut falls inside a quoted line break.
+    root = tmp_path / "torn"
+    for i in range(2):
+        write_test_video(root / f"v{i}.mp4", 4, 32, 32)
+    header = ",".join(f'"{c}"' if " " in c else c for c in COLUMNS)
+    partial = root / ".evaluation_results.csv.rank0.partial.csv"
+    partial.write_text(header + "\r\n" + "v0.mp4,1,1,1,1,1,1.0,kept,16,\r\n" + '"v1.mp4",1,1,1,1,1,1.0,"a\nlong')
+    with pytest.warns(UserWarning, match=r"dropped a torn last row \(\d+ bytes\) left by an interrupted run"):
+        assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--no-progress"]) == 0
+    table = read_table(root / "evaluation_results.csv")
+    assert table["video_name"].tolist() == ["v0.mp4", "v1.mp4"] and table["prompt"][0] == "kept"
+    assert table["reward"].notna().all()

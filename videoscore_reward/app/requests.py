@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import html
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +17,13 @@ import torch
 from ..files import describe, read_frames, score_batch
 from ..reward import ASPECTS, VideoScoreReward
 from ..reward.aspects import parse_weights, weighted_reward
+from ..spreadsheet import csv_text
 
 MB = 1024 * 1024
 THUMBNAIL_PX = 160
 MAX_COMPARE = 16
 """Bounds what one Compare request uploads and how long it holds the model's worker."""
+NOT_UPLOADED = "{} was not uploaded to this app: only files uploaded with the request are read."
 
 
 @dataclass
@@ -41,13 +43,18 @@ class _Item:
         return Path(self.path).name if self.path else ""
 
 
-def _read_upload(item: _Item, max_upload_mb: float, num_frames: int | None) -> torch.Tensor | None:
-    """Check one upload's size and decode the frames the reward samples from it: uint8 [T, 3, H, W],
-    or None with `item.error` set. Messages name the upload by its file name, never the server's path."""
+def _read_upload(item: _Item, max_upload_mb: float, num_frames: int | None,
+                 uploaded: Callable[[str], bool] | None) -> torch.Tensor | None:
+    """Check that `item.path` is an upload (`uploaded`, None: any path), check its size and decode
+    the frames the reward samples from it: uint8 [T, 3, H, W], or None with `item.error` set.
+    Messages name the upload by its file name, never the server's path."""
     if not item.path:
         item.error = "No video: upload a video file first."
         return None
     file, name = Path(item.path), item.name
+    if uploaded is not None and not uploaded(item.path):  # refused before the file is touched
+        item.error = NOT_UPLOADED.format(name)
+        return None
     try:
         size = file.stat().st_size
     except OSError as error:
@@ -64,13 +71,15 @@ def _read_upload(item: _Item, max_upload_mb: float, num_frames: int | None) -> t
     return read.frames
 
 
-def score_items(reward: VideoScoreReward, items: list[_Item], max_upload_mb: float, *, thumbnails: bool) -> None:
+def score_items(reward: VideoScoreReward, items: list[_Item], max_upload_mb: float, *, thumbnails: bool,
+                uploaded: Callable[[str], bool] | None = None) -> None:
     """Decode and score every item without an error, `reward.batch_size` videos per reward call, so
-    at most that many decoded videos are held at once; fill in `scores` or `error` in place."""
+    at most that many decoded videos are held at once; fill in `scores` or `error` in place.
+    `uploaded(path)` says whether a path is a file the app received (None: trust every path)."""
     todo = [item for item in items if item.error is None]
     for start in range(0, len(todo), reward.batch_size):
         chunk = todo[start : start + reward.batch_size]
-        decoded = [(item, _read_upload(item, max_upload_mb, reward.num_frames)) for item in chunk]
+        decoded = [(item, _read_upload(item, max_upload_mb, reward.num_frames, uploaded)) for item in chunk]
         ready = [(item, frames) for item, frames in decoded if frames is not None]
         outcomes = score_batch(reward, [frames for _, frames in ready], [item.prompt for item, _ in ready])
         for (item, frames), outcome in zip(ready, outcomes):
@@ -142,9 +151,10 @@ def ranking(items: list[_Item], weights: torch.Tensor, normalize: str):
 
 
 def score_videos(reward: VideoScoreReward, max_upload_mb: float, videos: list[str | None], prompts: list[str],
-                 weight_lists: Sequence[list[float]]):
+                 weight_lists: Sequence[list[float]], uploaded: Callable[[str], bool] | None = None):
     """The "Score a video" requests: for each, (message HTML, score table HTML, chart DataFrame or
-    None, thumbnails or None), returned as four lists as Gradio's batched events expect."""
+    None, thumbnails or None), returned as four lists as Gradio's batched events expect. Only paths
+    that `uploaded` accepts are read (see `score_items`)."""
     import pandas as pd
 
     items, weights = [], []
@@ -152,7 +162,7 @@ def score_videos(reward: VideoScoreReward, max_upload_mb: float, videos: list[st
         prompt, request_weights, problem = check_request(prompts[i], [w[i] for w in weight_lists])
         items.append(_Item(video, prompt, error=problem))
         weights.append(request_weights)
-    score_items(reward, items, max_upload_mb, thumbnails=True)
+    score_items(reward, items, max_upload_mb, thumbnails=True, uploaded=uploaded)
     messages, tables, charts, galleries = [], [], [], []
     for item, request_weights in zip(items, weights):
         if item.scores is None:
@@ -170,9 +180,11 @@ def score_videos(reward: VideoScoreReward, max_upload_mb: float, videos: list[st
 
 
 def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str | Path,
-                   file_lists: list[list[str] | None], prompts: list[str], weight_lists: Sequence[list[float]]):
+                   file_lists: list[list[str] | None], prompts: list[str], weight_lists: Sequence[list[float]],
+                   uploaded: Callable[[str], bool] | None = None):
     """The "Compare" requests, the videos of all of them scored together: for each, (message HTML,
-    ranking DataFrame or None, path of the ranking CSV written under `csv_dir` or None)."""
+    ranking DataFrame or None, path of the ranking CSV written under `csv_dir` or None). Only paths
+    that `uploaded` accepts are read (see `score_items`)."""
     requests = []
     for i, files in enumerate(file_lists):
         prompt, weights, problem = check_request(prompts[i], [w[i] for w in weight_lists])
@@ -182,7 +194,8 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
             problem = f"{len(files)} videos: Compare takes at most {MAX_COMPARE} at a time."
         items = [] if problem else [_Item(path, prompt) for path in files]
         requests.append((prompt, weights, problem, items))
-    score_items(reward, [item for *_, items in requests for item in items], max_upload_mb, thumbnails=False)
+    score_items(reward, [item for *_, items in requests for item in items], max_upload_mb, thumbnails=False,
+                uploaded=uploaded)
     messages, tables, downloads = [], [], []
     for prompt, weights, problem, items in requests:
         failed = [item for item in items if item.scores is None]
@@ -193,7 +206,7 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
             continue
         table = ranking(items, weights, reward.normalize)
         table.insert(len(table.columns) - 1, "prompt", prompt)
-        csv = table.to_csv(index=False).encode()
+        csv = csv_text(table).encode()
         path = Path(csv_dir) / f"videoscore-ranking-{hashlib.sha256(csv).hexdigest()[:12]}.csv"
         path.write_bytes(csv)
         summary = f"Ranked {len(items) - len(failed)} video(s); best: {table['video'][0]}."
@@ -205,12 +218,17 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
     return messages, tables, downloads
 
 
-def compare_runs(out_dir: str | Path, run_a: str | None, run_b: str | None) -> tuple[str, str, str | None]:
+def compare_runs(out_dir: str | Path, run_a: str | None, run_b: str | None,
+                 uploaded: Callable[[str], bool] | None = None) -> tuple[str, str, str | None]:
     """The "Compare runs" request: two scored tables (CSV or Parquet from `videoscore-reward score`) ->
     (message HTML, the `compare` report as an HTML fragment, path of the self-contained report.html
-    written under a new folder of `out_dir`, or None). Needs the `[eval]` extra; no model."""
+    written under a new folder of `out_dir`, or None). Needs the `[eval]` extra; no model. Only
+    paths that `uploaded` accepts are read (see `score_items`)."""
     if not run_a or not run_b:
         return message_html("Upload two scored tables: run A (before) and run B (after)."), "", None
+    for run in (run_a, run_b):
+        if uploaded is not None and not uploaded(run):
+            return message_html(NOT_UPLOADED.format(Path(run).name)), "", None
     try:
         from ..evaluation import TableError, compare
         from ..evaluation.report_html import compare_fragment, compare_html

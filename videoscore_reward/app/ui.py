@@ -48,11 +48,19 @@ def build_app(
     gr = _import_gradio()
     csv_dir = tempfile.TemporaryDirectory(prefix="videoscore-app-")
 
+    examples_cached: set[str] = set()
+
+    def uploaded(path: str) -> bool:
+        # Gradio itself refuses request paths outside its upload folder; that folder is shared with
+        # every Gradio app and output of this machine, so only what this server's /upload wrote
+        # (and the app's own examples) is read.
+        return path in demo.upload_file_set or path in examples_cached
+
     def score(videos: list[str | None], prompts: list[str], *weight_lists: list[float]):
-        return score_videos(reward, max_upload_mb, videos, prompts, weight_lists)
+        return score_videos(reward, max_upload_mb, videos, prompts, weight_lists, uploaded=uploaded)
 
     def compare(file_lists: list[list[str] | None], prompts: list[str], *weight_lists: list[float]):
-        return compare_videos(reward, max_upload_mb, csv_dir.name, file_lists, prompts, weight_lists)
+        return compare_videos(reward, max_upload_mb, csv_dir.name, file_lists, prompts, weight_lists, uploaded=uploaded)
 
     batching = dict(batch=True, max_batch_size=reward.batch_size, concurrency_id=_CONCURRENCY_ID, concurrency_limit=1)
     with gr.Blocks(title="VideoScore reward") as demo:
@@ -78,6 +86,7 @@ def build_app(
                         score_button = gr.Button("Score", variant="primary", elem_id="vs-score-button")
                         if examples:
                             gr.Examples([[os.fspath(p), text] for p, text in examples], inputs=[video, prompt])
+                            examples_cached.update(video.temp_files)  # the examples' copies in Gradio's cache
                     with gr.Column():
                         score_message = gr.HTML(elem_id="vs-score-message")
                         score_table = gr.HTML(elem_id="vs-score-table")
@@ -119,7 +128,7 @@ def build_app(
                 runs_download = gr.File(label="Report (one HTML file)", elem_id="vs-runs-download")
                 runs_report = gr.HTML(elem_id="vs-runs-report")
                 runs_button.click(  # statistics only: not the model's queue
-                    lambda a, b: compare_runs(csv_dir.name, a, b), [run_a, run_b], [runs_message, runs_report, runs_download],
+                    lambda a, b: compare_runs(csv_dir.name, a, b, uploaded), [run_a, run_b], [runs_message, runs_report, runs_download],
                     api_name="compare_runs",
                 )
     return demo

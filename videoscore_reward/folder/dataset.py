@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..reward import ASPECTS
+from ..spreadsheet import unescaped
 from .table import read_table, write_atomically
 
 # Not "original_file_name": datasets reads every "*_file_name" column as a link to a media file in
@@ -25,6 +26,30 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _check_inside(root: Path, names: pd.Series, scores) -> None:
+    """Raise ValueError naming the rows of `scores` whose video resolves outside `root`."""
+    inside = root.resolve()
+    outside = [name for name in names if not (root / name).resolve().is_relative_to(inside)]
+    if outside:
+        shown = ", ".join(repr(name) for name in outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        raise ValueError(
+            f"{scores} names {len(outside)} video(s) outside {root} ({shown}): every video_name must lie inside "
+            f"the scored folder (no absolute paths, '..' or links out of it); nothing was copied."
+        )
+
+
+def _read_metadata(path: Path) -> pd.DataFrame:
+    """An existing `metadata.csv`, or ValueError if it is not one this function wrote."""
+    try:
+        metadata = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError and EmptyDataError are ValueErrors
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path} is not a readable metadata.csv ({reason}); fix or move it.") from None
+    if "file_name" not in metadata.columns:
+        raise ValueError(f"{path} has no file_name column (has {list(metadata.columns)[:8]}); fix or move it.")
+    return unescaped(metadata, metadata.columns)
 
 
 @dataclass
@@ -61,14 +86,20 @@ def organize(
     `root`. Nothing is overwritten or deleted: a video already in `out` is left as it is, and a name
     taken by different content is an error. Each copy is verified by size and hash. Running it twice
     adds nothing.
+
+    Every `video_name` must resolve (symbolic links followed) inside `root`: an absolute path, a
+    `..` or a link out of the folder raises ValueError before anything is copied. Text cells of
+    `metadata.csv` are escaped against spreadsheet formulas (see `spreadsheet`); each `<uuid>.txt`
+    holds the prompt as is.
     """
     root, out = Path(root), Path(out)
     table = read_table(Path(scores))
     missing = [c for c in ["video_name", "prompt", *ASPECTS, "reward"] if c not in table.columns]
     if missing:
         raise ValueError(f"{scores} lacks the columns {missing}; expected the output of `videoscore-reward score`.")
+    _check_inside(root, table["video_name"], scores)
     metadata_path = out / "metadata.csv"
-    metadata = pd.read_csv(metadata_path, dtype=str, keep_default_na=False) if metadata_path.exists() else None
+    metadata = _read_metadata(metadata_path) if metadata_path.exists() else None
     known = set(metadata["file_name"]) if metadata is not None else set()
 
     report = OrganizeReport()

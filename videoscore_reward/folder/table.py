@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..reward import ASPECTS
+from ..spreadsheet import escape, unescaped, write_csv
 
 COLUMNS = ["video_name", *ASPECTS, "reward", "prompt", "num_frames", "error"]
 """The columns of a results table, in order."""
@@ -19,21 +21,47 @@ SCORE_COLUMNS = (*ASPECTS, "reward")
 
 
 def _read_csv(source) -> pd.DataFrame:
-    return pd.read_csv(
+    table = pd.read_csv(
         source,
         dtype=dict.fromkeys(TEXT_COLUMNS, str),
         keep_default_na=False,
         na_values={column: ["", "nan", "NaN"] for column in SCORE_COLUMNS},
     )
+    return unescaped(table, TEXT_COLUMNS)
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """A results table (CSV or Parquet). Text columns stay text ("" where empty; a prompt "NA" stays
-    "NA"); empty score cells are NaN."""
+    "NA", an escaped formula reads back as written, see `spreadsheet`); empty score cells are NaN."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
     return _read_csv(path)
+
+
+def check_results_table(path: str | os.PathLike) -> None:
+    """Raise ValueError unless `path` is absent or a results table with our columns (what `score`
+    may resume from and overwrite): never a folder, another CSV, or a binary file."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; --out must be a results table (.csv or .parquet) or not exist yet.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet
+
+            columns = pyarrow.parquet.read_schema(path).names
+        else:
+            with open(path, encoding="utf-8", newline="") as f:
+                columns = next(csv.reader(f), [])
+    except Exception as error:  # binary, not UTF-8, not Parquet: never overwrite it
+        raise ValueError(f"{path} exists and is not a results table ({type(error).__name__}); not overwriting it.") from None
+    if columns != COLUMNS:
+        raise ValueError(
+            f"{path} exists and is not a results table of `videoscore-reward score` (columns {columns[:8]}, "
+            f"expected {COLUMNS}); not overwriting it: choose another --out."
+        )
 
 
 def partial_path(out: Path, rank: int) -> Path:
@@ -47,11 +75,27 @@ def partial_paths(out: Path) -> list[Path]:
     return sorted(p for p in out.parent.glob(".*.partial.csv") if p.name.startswith(prefix))
 
 
+def _complete_length(data: bytes) -> int:
+    """How many leading bytes of a CSV are whole rows: up to the last line end outside quotes (a
+    quoted field may hold line ends; doubled quotes keep the count of quotes even)."""
+    parts = data.split(b'"')
+    offset = len(data)
+    for index in range(len(parts) - 1, -1, -1):
+        offset -= len(parts[index])
+        if index % 2 == 0 and b"\n" in parts[index]:  # outside quotes
+            return offset + parts[index].rfind(b"\n") + 1
+        offset -= 1  # the quote before this part
+    return 0
+
+
 def complete_rows(path: Path) -> pd.DataFrame:
-    """The rows of a partial file, less a last line cut off by an interruption. Read only: the file
-    may be another process's, still being appended to."""
+    """The rows of a partial file, less a last row cut off by an interruption (dropped with a
+    warning). Read only: the file may be another process's, still being appended to."""
     data = path.read_bytes()
-    data = data[: data.rfind(b"\n") + 1]
+    length = _complete_length(data)
+    if length < len(data):
+        warnings.warn(f"{path}: dropped a torn last row ({len(data) - length} bytes) left by an interrupted run.", stacklevel=2)
+        data = data[:length]
     if not data.strip():
         return pd.DataFrame(columns=COLUMNS)
     return _read_csv(io.BytesIO(data))
@@ -64,17 +108,16 @@ class RowWriter:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            data = path.read_bytes()
             with open(path, "r+b") as f:
-                f.truncate(data.rfind(b"\n") + 1)
+                f.truncate(_complete_length(f.read()))
         self._file = open(path, "a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
         if self._file.tell() == 0:
             self._writer.writeheader()
 
     def write(self, rows: list[dict]) -> None:
-        """Append `rows` (dicts by column) and flush them to disk."""
-        self._writer.writerows(rows)
+        """Append `rows` (dicts by column) and flush them to disk; text is escaped (`spreadsheet`)."""
+        self._writer.writerows({k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -83,13 +126,13 @@ class RowWriter:
 
 
 def write_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write `table` as CSV, or Parquet for a .parquet `path`, through a temporary file and a rename,
-    so a reader never sees half a table."""
+    """Write `table` as CSV (escaped, see `spreadsheet`), or Parquet for a .parquet `path`, through a
+    temporary file and a rename, so a reader never sees half a table."""
     tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix.lower() == ".parquet":
         table.to_parquet(tmp, index=False)
     else:
-        table.to_csv(tmp, index=False)
+        write_csv(table, tmp)
     os.replace(tmp, path)
 
 

@@ -22,9 +22,17 @@ time (VideoScore2: 2 per second). fps is 0.0 where the file does not say."""
 Sampling = Union[int, None, FrameSampler]
 """What to decode: a frame count (`sample_indices`), None for every frame, or a `FrameSampler`."""
 
+MAX_DECODED_BYTES = 2 * 1024**3
+"""Default budget for the decoded frames of one video (uint8 RGB, T x H x W x 3 bytes): 2 GiB holds
+48 sampled 4K frames, and refuses 16 frames of 8192x8192 (3 GiB) before anything is decoded."""
+
 
 class VideoLoadError(ValueError):
     """A file could not be decoded into frames; the message names the file and the reason."""
+
+
+class VideoTooLargeError(VideoLoadError):
+    """The frames a file would decode to do not fit the memory budget (checked before decoding)."""
 
 
 def _open(path: Path):
@@ -139,6 +147,16 @@ def _decode_pass(path: Path, keep: list[int]) -> _DecodePass:
     return result
 
 
+def _check_budget(path: Path, frames: int, width: int, height: int, max_bytes: int | None) -> None:
+    """Refuse, before decoding, a video whose `frames` decoded RGB frames would not fit `max_bytes`."""
+    needed = frames * width * height * 3
+    if max_bytes is not None and needed > max_bytes:
+        raise VideoTooLargeError(
+            f"{path}: {frames} frame(s) of {width}x{height} would take {needed / 2**20:,.0f} MiB decoded, "
+            f"over the budget of {max_bytes / 2**20:,.0f} MiB (max_bytes); downscale the video or raise the budget."
+        )
+
+
 @dataclass(frozen=True)
 class VideoDamage:
     """What is wrong with a damaged video file whose remaining frames were still used.
@@ -155,7 +173,7 @@ class VideoDamage:
         return f"{name} looks damaged: {'; '.join(self.problems)}. Sampled from the {self.frames_decoded} frames that decoded."
 
 
-def load_video(path: str | os.PathLike, num_frames: Sampling = None) -> torch.Tensor:
+def load_video(path: str | os.PathLike, num_frames: Sampling = None, max_bytes: int | None = MAX_DECODED_BYTES) -> torch.Tensor:
     """Decode the frames VideoScore looks at from a video file.
 
     Frames are sampled with `sample_indices` (num_frames=None keeps all) from the frame count in the
@@ -166,18 +184,24 @@ def load_video(path: str | os.PathLike, num_frames: Sampling = None) -> torch.Te
     by time); it may take a frame twice. Rotation metadata is applied, any pixel format is converted
     to RGB, and cover art is not taken for the video.
 
+    max_bytes: budget for the decoded frames (sampled frames x H x W x 3 bytes), checked from the
+    header before anything is decoded; a video over it raises `VideoTooLargeError` naming the file,
+    its size and the budget. Default `MAX_DECODED_BYTES` (2 GiB); None for no limit.
+
     Returns uint8 [T, 3, H, W] with values 0-255. A damaged file (truncated, undecodable packets) gives
     the frames that decoded, with a warning that says what is wrong; `VideoLoadError` (a ValueError)
     if no frame decodes, or if the file is empty, not a video, or audio only; FileNotFoundError if it
     does not exist.
     """
-    frames, damage = read_video(path, num_frames)
+    frames, damage = read_video(path, num_frames, max_bytes)
     if damage is not None:
         warnings.warn(damage.describe(path), stacklevel=2)
     return frames
 
 
-def read_video(path: str | os.PathLike, num_frames: Sampling = None) -> tuple[torch.Tensor, VideoDamage | None]:
+def read_video(
+    path: str | os.PathLike, num_frames: Sampling = None, max_bytes: int | None = MAX_DECODED_BYTES
+) -> tuple[torch.Tensor, VideoDamage | None]:
     """`load_video` without the warning: the frames uint8 [T, 3, H, W], and what is wrong with a
     damaged file (None for a sound one) as a value, for callers that report it per file (decode
     threads, where warnings cannot be caught safely). Raises as `load_video` does."""
@@ -194,6 +218,7 @@ def read_video(path: str | os.PathLike, num_frames: Sampling = None) -> tuple[to
         total = stream.frames
         declared_end = _declared_end(container)
         rate = stream.average_rate or stream.guessed_rate
+        width, height = stream.codec_context.width, stream.codec_context.height
     scan = None
     if total <= 0:
         scan = _scan(path)
@@ -208,6 +233,7 @@ def read_video(path: str | os.PathLike, num_frames: Sampling = None) -> tuple[to
 
     order = pick(total)
     keep = sorted(set(order))  # a sampler may take a frame twice; it is decoded once
+    _check_budget(path, len(order), width, height, max_bytes)
     decoded = _decode_pass(path, keep)
     if len(decoded.frames) < len(keep):
         if decoded.count == 0:
