@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..spreadsheet import unescaped
 from .metrics import PREFERENCES
 
 NAME_COLUMNS = ("video_name", "file_name", "video")
@@ -37,6 +38,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
             table = pd.read_parquet(path)
         else:
             table = pd.read_csv(path, dtype={c: str for c in (*NAME_COLUMNS, *PAIR_COLUMNS, "prompt", "error")})
+            unescaped(table, (*NAME_COLUMNS, *PAIR_COLUMNS, "original_video_name", "prompt", "error"))  # our CSVs' formula escape
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty, expected a CSV table with a header row.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
