@@ -9,10 +9,9 @@
 
 # The public API is the reward core's; integrations are imported from their own modules so their
 # optional dependencies stay optional.
+from ._version import __version__  # noqa: F401
 from .reward import *  # noqa: F403
 from .reward import __all__ as _reward_all
 from .serve import RemoteReward, RemoteRewardError
 
 __all__ = [*_reward_all, "RemoteReward", "RemoteRewardError"]
-
-__version__ = "0.1.0"

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from .video import Sampling
 
 
+def default_device() -> torch.device:
+    """Where a reward loads by default: accelerate's device for this process (under `accelerate launch`,
+    the GPU that belongs to it; the GPU when there is one; else the CPU)."""
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
 def check_count(name: str, value: Any, *, minimum: int = 1) -> int:
     """`value` itself, once checked to be an int >= `minimum` (bools and floats like 2.5 are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoProcessor
 
 from .aspects import Normalize, Weights
-from .base import BaseReward, check_count
+from .base import BaseReward, check_count, default_device
 from .checkpoints import FAMILIES, TINY_RANDOM, find_checkpoint, is_tiny_random
 from .hub import locate_checkpoint
 from .model import VideoScoreModel
@@ -25,13 +25,6 @@ logger = logging.getLogger(__name__)
 _FAMILY = FAMILIES["videoscore"]
 
 _PROMPT_EDGE_SLACK = 8
-
-
-def _default_device() -> torch.device:
-    # accelerate knows which GPU belongs to this process under `accelerate launch`.
-    from accelerate import PartialState
-
-    return PartialState().device
 
 
 def _resolve_num_frames(name_or_path: str, config) -> int:
@@ -153,7 +146,7 @@ class VideoScoreReward(BaseReward):
                     weights=weights, normalize=normalize, batch_size=batch_size,
                     attn_implementation=attn_implementation,
                 )
-        device = torch.device(device) if device is not None else _default_device()
+        device = torch.device(device) if device is not None else default_device()
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         name = locate_checkpoint(name)
@@ -166,7 +159,7 @@ class VideoScoreReward(BaseReward):
             if os.path.isdir(name):
                 raise OSError(f"{name} is a folder but not a loadable VideoScore checkpoint: {error}") from None
             raise OSError(f"Cannot load {name!r} from the Hugging Face Hub: {error}") from None
-        missing = [k for k in info["missing_keys"]]
+        missing = sorted(info["missing_keys"])
         if missing:
             raise ValueError(
                 f"{name} is not a VideoScore checkpoint: weights missing for {missing[:5]}"

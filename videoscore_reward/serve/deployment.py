@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request  # noqa: E402  (after the check, for its er
 from fastapi.responses import JSONResponse  # noqa: E402
 from ray import serve  # noqa: E402
 
-from .. import __version__  # noqa: E402
+from .._version import __version__  # noqa: E402
 from ..reward import RewardOutput, VideoScoreReward  # noqa: E402
 from ..reward.preprocess import check_videos  # noqa: E402
 from .protocol import ProtocolError, ScoreRequest, decode_request, encode_response  # noqa: E402

@@ -19,7 +19,8 @@ import torch
 from transformers import AutoTokenizer
 
 from ..aspects import Normalize, Weights
-from ..base import BaseReward
+from ..base import BaseReward, default_device
+from ..checkpoints import is_tiny_random
 from ..preprocess import Layout, VideoBatch, check_videos
 from ..video import FrameSampler, VideoLoadError
 from .facts import VIDEOSCORE2, VideoScore2Facts
@@ -99,19 +100,17 @@ class VideoScore2Reward(BaseReward):
         meaningless scores). device: default accelerate's device; dtype: default bfloat16 on CUDA, float32
         elsewhere. max_pixels: per-frame pixel cap (default 960x720 as trained; 602112 is vs2_inference.py's).
         """
-        from ..scorer import _default_device
-
         name = os.fspath(name_or_path)
         kwargs = dict(device=device, dtype=dtype, mode=mode, weights=weights, normalize=normalize,
                       batch_size=batch_size, max_pixels=max_pixels, attn_implementation=attn_implementation)
         if name == TINY_RANDOM_VIDEOSCORE2:
             import tempfile
 
-            from ...testing.videoscore2 import tiny_videoscore2_checkpoint
+            from .tiny import tiny_videoscore2_checkpoint
 
             with tempfile.TemporaryDirectory(prefix="videoscore2-tiny-") as tmp:
                 return cls.from_pretrained(tiny_videoscore2_checkpoint(tmp), **kwargs)
-        device = torch.device(device) if device is not None else _default_device()
+        device = torch.device(device) if device is not None else default_device()
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         try:
@@ -137,7 +136,7 @@ class VideoScore2Reward(BaseReward):
         model.to(device).eval().requires_grad_(False)
         facts = VIDEOSCORE2 if max_pixels is None else replace(VIDEOSCORE2, max_pixels=int(max_pixels))
         return cls(model, tokenizer, facts=facts, mode=mode, weights=weights, normalize=normalize, batch_size=batch_size,
-                   is_tiny_random=bool(getattr(model.config, "videoscore_reward_tiny_random", False)))
+                   is_tiny_random=is_tiny_random(model.config))
 
     @property
     def device(self) -> torch.device:
