@@ -13,6 +13,7 @@ from ..output import RewardOutput
 class VideoScore2Output(RewardOutput):
     """`RewardOutput` (scores float32 [B, 3] on 1-5, rewards float32 [B]) with, per video and aspect:
 
+    digit_logits: forced mode only, float32 [B, 3, 5], the model's logits of "1".."5" at each score position.
     probs: float32 [B, 3, 5], the distribution over the score digits "1".."5" at the score position
       (softmax of the five digit logits; official mode: of its processed, temperature/top-k scores).
     integer_scores: int64 [B, 3], the most probable digit (ties: the lower); official mode: the parsed digit.
@@ -21,6 +22,7 @@ class VideoScore2Output(RewardOutput):
     errors: official mode only, None or why that video has no scores (its scores and reward are NaN).
     """
 
+    digit_logits: torch.Tensor | None = None
     probs: torch.Tensor | None = None
     integer_scores: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
@@ -41,6 +43,7 @@ class VideoScore2Output(RewardOutput):
 
         return cls(
             scores=base.scores, rewards=base.rewards, aspects=base.aspects,
-            probs=cat("probs"), integer_scores=cat("integer_scores"), entropy=cat("entropy"),
+            digit_logits=cat("digit_logits"), probs=cat("probs"), integer_scores=cat("integer_scores"),
+            entropy=cat("entropy"),
             texts=join("texts"), errors=join("errors"),
         )

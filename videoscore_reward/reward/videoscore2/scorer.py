@@ -226,11 +226,13 @@ class VideoScore2Reward(BaseReward):
                              cache=out.cache, use_cache=True, logits_to_keep=1)
             next_position = next_position + step.shape[1]
             digit_logits.append(out.logits[:, -1, digit_ids].float())
-        probs = torch.stack(digit_logits, 1).softmax(-1)  # [B, A, 5]
+        digit_logits = torch.stack(digit_logits, 1)  # [B, A, 5]
+        probs = digit_logits.softmax(-1)
         values = torch.tensor([float(d) for d in self.facts.digits], device=self.device)
         scores = probs @ values
         base = self.output(scores)
-        return VideoScore2Output(scores=base.scores, rewards=base.rewards, aspects=self.aspects, probs=probs,
+        return VideoScore2Output(scores=base.scores, rewards=base.rewards, aspects=self.aspects,
+                                 digit_logits=digit_logits, probs=probs,
                                  integer_scores=values[probs.argmax(-1)].long(), entropy=_entropy(probs))
 
     @torch.inference_mode()

@@ -96,6 +96,13 @@ def tiny_videoscore2_checkpoint(path: str | os.PathLike, *, seed: int = 0) -> Pa
     model.generation_config.pad_token_id = token("<|endoftext|>")
     model.save_pretrained(path)  # in the checkpoint's 4.x key names (the registered renaming, reversed)
     tokenizer.save_pretrained(path)
+    settings_file = path / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text())
+    # The release names Qwen2's tokenizer class, which both transformers 4.x and 5.x load from tokenizer.json.
+    settings.update(tokenizer_class="Qwen2Tokenizer", bos_token=None, unk_token=None, errors="replace",
+                    add_prefix_space=False, split_special_tokens=False)
+    settings.pop("backend", None)
+    settings_file.write_text(json.dumps(settings, indent=2) + "\n")
     _write_4x_config(path, config, hidden, heads, mrope_section, tokenizer)
     facts = VIDEOSCORE2
     (path / "preprocessor_config.json").write_text(json.dumps({
