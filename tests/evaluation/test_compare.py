@@ -101,3 +101,12 @@ def test_bad_runs_are_one_line_with_exit_code_2(runs, tmp_path, capsys):
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert main(["compare", str(runs[0]), str(tmp_path / "failed.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "failed.csv has no scored rows" in capsys.readouterr().err
+
+
+def test_prompts_that_look_missing_are_prompts(tmp_path):
+    prompts = ["NA", "None", "nan", "null"]
+    a = scored_run(tmp_path / "a.csv", {"visual quality": [1.0, 2.0, 3.0, 4.0]}, prompts, names=["NA", "b", "c", "d"])
+    b = scored_run(tmp_path / "b.csv", {"visual quality": [1.5, 2.5, 3.5, 4.5]}, prompts, names=["NA", "b", "c", "d"])
+    result = compare(a, b, n_resamples=50)
+    assert result.key == "prompt" and sorted(result.per_prompt.index) == sorted(prompts)
+    assert result.shifts["visual quality"].diff == pytest.approx(0.5)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..files import describe, read_frames
 from ..folder.find import find_videos, resolve_prompt
+from ..spreadsheet import write_csv
 from . import plots
 from .tables import REWARD
 
@@ -163,7 +164,7 @@ class StabilityResult:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         table = out / "stability.csv"
-        self.rows.to_csv(table, index=False)
+        write_csv(self.rows, table)
         summary = self.summary()
         report = out / "stability.json"
         report.write_text(json.dumps({"transforms": summary}, indent=2) + "\n")

@@ -22,32 +22,39 @@ NAME_COLUMNS = ("video_name", "file_name", "video")
 _NOT_ASPECTS = {*NAME_COLUMNS, "original_video_name", "prompt", "reward", "num_frames", "error", "rank", "seed", "step"}
 PAIR_COLUMNS = ("video_a", "video_b", "preference")
 REWARD = "reward"
+_TEXT_COLUMNS = {*NAME_COLUMNS, *PAIR_COLUMNS, "original_video_name", "prompt", "error"}
 
 
 class TableError(ValueError):
     """A table the evaluation cannot use; the message is one line naming the file and what was expected."""
 
 
+def _numbers(cells: pd.Series) -> pd.Series | None:
+    """A text column as floats, if every non-empty cell is a number ("", "nan" are missing); else None."""
+    missing = cells.str.strip().isin(["", "nan", "NaN"])
+    numbers = pd.to_numeric(cells.where(~missing), errors="coerce")
+    return numbers if numbers.notna().sum() == (~missing).sum() else None
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV or Parquet table; text cells stay text, empty text cells are ""."""
+    """A CSV or Parquet table. CSV cells are read as text, so a prompt or a video named "NA" stays
+    itself; a column whose every non-empty cell is a number becomes float (empty cells NaN)."""
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: no such file" + (" (it is a directory)" if path.is_dir() else "") + ".")
     try:
         if path.suffix.lower() == ".parquet":
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path, dtype={c: str for c in (*NAME_COLUMNS, *PAIR_COLUMNS, "prompt", "error")})
-            unescaped(table, (*NAME_COLUMNS, *PAIR_COLUMNS, "original_video_name", "prompt", "error"))  # our CSVs' formula escape
+            return pd.read_parquet(path)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} is empty, expected a CSV table with a header row.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise TableError(f"{path} is not a readable CSV or Parquet table ({reason}).") from None
-    for column in ("prompt", "error", *PAIR_COLUMNS):
-        if column in table.columns:
-            table[column] = table[column].fillna("").astype(str)
-    return table
+    for column in table.columns:
+        if column not in _TEXT_COLUMNS and (numbers := _numbers(table[column])) is not None:
+            table[column] = numbers
+    return unescaped(table, _TEXT_COLUMNS)  # our CSVs escape cells that look like formulas
 
 
 def aspect_columns(table: pd.DataFrame, path: str | os.PathLike) -> list[str]:
