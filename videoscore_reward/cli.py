@@ -218,19 +218,19 @@ def _score(args) -> int:
     return 0
 
 
-def _require_eval(command: str) -> int | None:
-    """Exit code 2 with one line when the [eval] extra is missing, else None."""
+def _missing_extra(extra: str, feature: str) -> int | None:
+    """Exit code 2, after one line saying what to install, when `extra` is missing; else None."""
     from .extras import MissingExtraError, require
 
     try:
-        require("eval", f"videoscore-reward {command}")
+        require(extra, feature)
     except MissingExtraError as error:
         return _error(str(error), 2)
     return None
 
 
 def _evaluate(args) -> int:
-    if (code := _require_eval("evaluate")) is not None:
+    if (code := _missing_extra("eval", "videoscore-reward evaluate")) is not None:
         return code
     from .evaluation import TableError, evaluate
 
@@ -246,7 +246,7 @@ def _evaluate(args) -> int:
 
 
 def _compare(args) -> int:
-    if (code := _require_eval("compare")) is not None:
+    if (code := _missing_extra("eval", "videoscore-reward compare")) is not None:
         return code
     from .evaluation import TableError, compare
 
@@ -268,7 +268,7 @@ def _compare(args) -> int:
 
 
 def _stability(args) -> int:
-    if (code := _require_eval("stability")) is not None:
+    if (code := _missing_extra("eval", "videoscore-reward stability")) is not None:
         return code
     from .evaluation.stability import get_transforms, stability
     from .folder import read_prompts_csv
@@ -348,12 +348,8 @@ def _upload(args) -> int:
 
 
 def _app(args) -> int:
-    from .extras import MissingExtraError, require
-
-    try:
-        require("app", "The web app")
-    except MissingExtraError as error:
-        return _error(str(error), 2)
+    if (code := _missing_extra("app", "The web app")) is not None:
+        return code
     from .app import launch
 
     try:
@@ -367,12 +363,8 @@ def _app(args) -> int:
 def _serve(args) -> int:
     import os
 
-    from .extras import MissingExtraError, require
-
-    try:
-        require("serve", "The reward server")
-    except MissingExtraError as error:
-        return _error(str(error), 2)
+    if (code := _missing_extra("serve", "The reward server")) is not None:
+        return code
     from .serve.deployment import ServerSettings, check_binding, run_server
 
     token = args.token or os.environ.get("VIDEOSCORE_REWARD_TOKEN") or None
