@@ -22,7 +22,7 @@ from .sections.e2e import bench_e2e
 from .sections.gpu import bench_gpu
 from .sections.preprocess import bench_preprocess
 
-SECTIONS = ("preprocess", "e2e", "decode", "gpu")
+SECTIONS = ("preprocess", "e2e", "decode", "gpu", "serving")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report([bench_decode(tmp, iters=args.iters)])
         if "gpu" in args.sections:
             report(bench_gpu(iters=args.iters, peak_tflops=args.peak_tflops, compile=not args.no_compile))
+        if "serving" in args.sections:
+            from .sections.serving import serving_section  # imports Ray: only when asked for
+
+            report([serving_section(checkpoint)])
 
     elapsed = time.perf_counter() - clock
     print(f"Done in {elapsed / 60:.1f} min.")

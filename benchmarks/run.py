@@ -11,7 +11,8 @@ next to its baseline, and reported as a ratio (baseline time / our time).
 
 Sections: `preprocess` (frames to model inputs), `e2e` (tiny checkpoint, CPU), `decode` (files to
 frames), `gpu` (the real architecture with random weights; on a machine without CUDA it checks its
-FLOPs formula and code path on CPU with a scaled-down config instead). See benchmarks/README.md.
+FLOPs formula and code path on CPU with a scaled-down config instead), `serving` (the reward server
+with 1, 4 and 16 concurrent clients against in-process calls). See benchmarks/README.md.
 The harness, the reference paths, the FLOPs model and each section are modules of this folder.
 """
 
