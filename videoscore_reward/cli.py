@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli_checks import OneLineParser, check_listen, check_results_out, port_number, positive_float
+
 DEFAULT_MODEL = "TIGER-Lab/VideoScore-v1.1"
 
 
@@ -27,6 +29,8 @@ def _weight_pairs(text: str) -> dict[str, float]:
     weights = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.rpartition("=")
+        if name.strip() in weights:
+            raise argparse.ArgumentTypeError(f"aspect {name.strip()!r} is given twice; give each aspect one weight")
         try:
             weights[name.strip()] = float(value)
         except ValueError:
@@ -64,7 +68,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoscore-reward", description=__doc__)
+    parser = OneLineParser(prog="videoscore-reward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     score = commands.add_parser("score", help="score every video below a folder into a CSV or Parquet table")
@@ -94,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     app = commands.add_parser("app", help="serve the scoring web app (needs the [app] extra)")
     _add_model_arguments(app)
     app.add_argument("--host", default="127.0.0.1")
-    app.add_argument("--port", type=int, default=7860)
+    app.add_argument("--port", type=port_number, default=7860)
     app.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
-    app.add_argument("--max-upload-mb", type=float, default=200, help="uploads above this size are refused")
+    app.add_argument("--max-upload-mb", type=positive_float, default=200, help="uploads above this size are refused")
     _add_evaluation_commands(commands)
 
     serve = commands.add_parser("serve", help="serve the reward over HTTP on Ray Serve, batching requests (needs the [serve] extra)")
@@ -105,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--normalize", choices=("raw", "unit"), default="raw", help="reward on the model's scale or in [0, 1]")
     serve.add_argument("--batch-size", type=_positive_int, default=8, help="videos per forward pass")
     serve.add_argument("--host", default="127.0.0.1", help="any other address needs a bearer token")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port_number, default=8000)
     serve.add_argument("--token", default=None, help="bearer token clients must send (default: $VIDEOSCORE_REWARD_TOKEN)")
     serve.add_argument("--num-replicas", type=_positive_int, default=1, help="copies of the model, each on its own GPU(s)")
     serve.add_argument("--gpus-per-replica", type=float, default=None, help="default 1 when Ray sees a GPU, else 0")
@@ -174,17 +178,27 @@ def _load_reward(args, **kwargs):
 def _score(args) -> int:
     from accelerate import PartialState
 
-    from .folder import VIDEO_EXTENSIONS, read_prompts_csv, score_folder
+    from .folder import VIDEO_EXTENSIONS, find_videos, read_prompts_csv, score_folder
+    from .folder.find import prompts_coverage
 
     if not args.dir.is_dir():
         return _error(f"{args.dir} is not a directory", 2)
     out = args.out or args.dir / "evaluation_results.csv"
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        return _error(f"--out must end in .csv or .parquet, got {out}", 2)
+    try:
+        check_results_out(out, args.prompts_csv)
+        names = [p.relative_to(args.dir).as_posix() for p in find_videos(args.dir)]
+    except (OSError, ValueError) as error:
+        return _error(_first_line(error), 2)
     try:
         prompts = read_prompts_csv(args.prompts_csv) if args.prompts_csv else None
     except (OSError, ValueError) as error:
         return _error(f"--prompts-csv: {_first_line(error)}", 2)
+    missing, extra = prompts_coverage(names, prompts) if prompts else ([], [])
+    if missing:
+        print(f"warning: --prompts-csv has no row for {len(missing)} video(s), e.g. {missing[0]!r}: "
+              "they get their sidecar .txt or file-name prompt", file=sys.stderr)
+    if extra:
+        print(f"warning: --prompts-csv names {len(extra)} video(s) not under {args.dir}, e.g. {extra[0]!r}: ignored", file=sys.stderr)
     if args.no_progress:  # the bars of model loading too, not only ours
         from huggingface_hub.utils import disable_progress_bars
         from transformers.utils.logging import disable_progress_bar
@@ -353,6 +367,7 @@ def _app(args) -> int:
     from .app import launch
 
     try:
+        check_listen(args.host, args.port)
         launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device, dtype=args.dtype,
                num_frames=args.num_frames, max_upload_mb=args.max_upload_mb)
     except (OSError, ValueError) as error:  # a model that cannot load (offline: it names tiny-random), a port in use

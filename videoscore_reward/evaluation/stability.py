@@ -210,7 +210,7 @@ def stability(
             original = read_frames(path, reward.num_frames)
             try:
                 text = resolve_prompt(path, name, prompt, prompts or {})
-            except (OSError, UnicodeDecodeError) as error:  # an unreadable sidecar NAME.txt
+            except (OSError, ValueError) as error:  # a bad sidecar NAME.txt (SidecarError)
                 original.error = error
             if original.error is not None:  # one bad file must not stop the run
                 rows += [{**base, "transform": t.name, "error": describe(original.error)} for t in chosen]

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..files import describe, read_frames, score_batch
 from ..reward import VideoScoreReward
-from .find import find_videos, resolve_prompt
+from .find import SidecarError, find_videos, prompt_from_file_name, resolve_prompt
 from .table import SCORE_COLUMNS, RowWriter, complete_rows, merge, partial_path, partial_paths, read_table
 
 
@@ -37,17 +37,23 @@ def _read_queued(path: Path, name: str, prompt: str | None, prompts: Mapping[str
     """Runs in a decode thread; never raises, a failure becomes the row's `error`."""
     start = time.perf_counter()
     item = _QueuedVideo(name)
+    problems = []
+    if path.is_dir():  # a subfolder that could not be listed (see `find_videos`)
+        item.error = f"PermissionError: cannot list the folder {name}: the videos in it were not scored"
+        item.seconds = time.perf_counter() - start
+        return item
     try:
         item.prompt = resolve_prompt(path, name, prompt, prompts)
-    except Exception as error:  # a bad sidecar file must not stop the run
-        item.error = describe(error)
-    else:
-        read = read_frames(path, num_frames)
-        item.frames = read.frames
-        if read.error is not None:
-            item.error = describe(read.error)
-        elif read.damage is not None:  # scored from the frames that decoded, and flagged
-            item.error = read.damage.describe(path)
+    except SidecarError as error:  # the video is still scored, with the file-name prompt, and flagged
+        item.prompt = prompt_from_file_name(path)
+        problems.append(f"{describe(error)}; scored with the file-name prompt")
+    read = read_frames(path, num_frames)
+    item.frames = read.frames
+    if read.error is not None:
+        problems.append(describe(read.error))
+    elif read.damage is not None:  # scored from the frames that decoded, and flagged
+        problems.append(read.damage.describe(path))
+    item.error = "; ".join(problems)
     item.seconds = time.perf_counter() - start
     return item
 
