@@ -168,6 +168,15 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def _no_loading_bars() -> None:
+    """--no-progress: the bars of model loading too, not only ours."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bars()
+    disable_progress_bar()
+
+
 def _load_reward(args, **kwargs):
     """The model of --model, --device, --dtype and --num-frames; OSError or ValueError if it cannot load."""
     from .reward import VideoScoreReward
@@ -199,12 +208,8 @@ def _score(args) -> int:
               "they get their sidecar .txt or file-name prompt", file=sys.stderr)
     if extra:
         print(f"warning: --prompts-csv names {len(extra)} video(s) not under {args.dir}, e.g. {extra[0]!r}: ignored", file=sys.stderr)
-    if args.no_progress:  # the bars of model loading too, not only ours
-        from huggingface_hub.utils import disable_progress_bars
-        from transformers.utils.logging import disable_progress_bar
-
-        disable_progress_bars()
-        disable_progress_bar()
+    if args.no_progress:
+        _no_loading_bars()
     try:
         reward = _load_reward(args, weights=args.weights, batch_size=args.batch_size)
     except (OSError, ValueError) as error:
@@ -297,6 +302,8 @@ def _stability(args) -> int:
         prompts = read_prompts_csv(args.prompts_csv) if args.prompts_csv else None
     except (OSError, ValueError) as error:
         return _error(f"--prompts-csv: {_first_line(error)}", 2)
+    if args.no_progress:
+        _no_loading_bars()
     try:
         reward = _load_reward(args, batch_size=args.batch_size)
     except (OSError, ValueError) as error:

@@ -109,6 +109,7 @@ def test_constant_scores_give_undefined_statistics_not_a_crash():
     [
         ("video_name,colour\nclip_01.mp4,3\n", r"labels\.csv rates \['colour'\], none of which is an aspect"),
         ("video_name,visual quality\nother.mp4,3\n", r"none of the 1 videos rated in .*labels\.csv is scored"),
+        ("video_name,visual quality\nclip_01.mp4,good\n", r"labels\.csv: column 'visual quality' is not numeric"),
         ("video_a,video_b,preference\nclip_01.mp4,clip_02.mp4,maybe\n", r"preference must be one of \['a', 'b', 'tie'\]"),
         ("video_a,video_b\nclip_01.mp4,clip_02.mp4\n", r"a pairs file needs columns .* missing \['preference'\]"),
         ("", r"labels\.csv is empty"),
@@ -126,10 +127,13 @@ def test_bad_labels_are_one_line_with_exit_code_2(scored, capsys, labels, messag
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_scores_without_aspect_columns_are_refused(tmp_path):
+def test_scores_without_aspect_columns_or_with_a_video_twice_are_refused(tmp_path):
     (tmp_path / "s.csv").write_text("video_name,prompt\na.mp4,a cat\n")
     (tmp_path / "l.csv").write_text("video_name,visual quality\na.mp4,3\n")
     with pytest.raises(TableError, match=r"s\.csv has no numeric aspect score columns"):
+        evaluate(tmp_path / "s.csv", [tmp_path / "l.csv"])
+    (tmp_path / "s.csv").write_text("video_name,visual quality\na.mp4,3.1\nb.mp4,2\na.mp4,2.9\n")
+    with pytest.raises(TableError, match=r"s\.csv: video 'a\.mp4' is scored more than once"):
         evaluate(tmp_path / "s.csv", [tmp_path / "l.csv"])
 
 

@@ -28,7 +28,8 @@ from .tables import REWARD, ScoredRun, TableError, read_scores
 class Comparison:
     """What `compare` found. `shifts` has one `Shift` per aspect and one for "reward"; `flags` one
     sentence per aspect that fell significantly while the reward rose; `gained`/`lost` the prompts
-    whose reward rose/fell most (paired runs only). `rows` and `per_prompt` keep the values the plots
+    (or video names, see `key`) whose reward rose/fell most (paired runs only), each a dict with
+    `key`'s value, reward_a, reward_b and the change of every column. `rows` and `per_prompt` keep the values the plots
     are drawn from."""
 
     run_names: tuple[str, str]
@@ -108,15 +109,15 @@ def _rows(run: ScoredRun, key: str, weights) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def _top(per_prompt: pd.DataFrame, names: tuple[str, str], columns: list[str], top: int, gained: bool) -> list[dict]:
+def _top(per_prompt: pd.DataFrame, key: str, names: tuple[str, str], columns: list[str], top: int, gained: bool) -> list[dict]:
     change = per_prompt[names[1]] - per_prompt[names[0]]
     order = change[REWARD].sort_values(ascending=not gained)
     chosen = order[order > 0] if gained else order[order < 0]
     return [
-        {"prompt": key, "reward_a": float(per_prompt.loc[key, (names[0], REWARD)]),
-         "reward_b": float(per_prompt.loc[key, (names[1], REWARD)]),
-         "change": {c: float(change.loc[key, c]) for c in columns}}
-        for key in chosen.index[:top]
+        {key: value, "reward_a": float(per_prompt.loc[value, (names[0], REWARD)]),
+         "reward_b": float(per_prompt.loc[value, (names[1], REWARD)]),
+         "change": {c: float(change.loc[value, c]) for c in columns}}
+        for value in chosen.index[:top]
     ]
 
 
@@ -180,5 +181,5 @@ def compare(
     ]
     gained = lost = []
     if per_prompt is not None:
-        gained, lost = (_top(per_prompt, names, columns, top, g) for g in (True, False))
+        gained, lost = (_top(per_prompt, key, names, columns, top, g) for g in (True, False))
     return Comparison(names, aspects, key, shifts, flags, gained, lost, alpha, (a, b), per_prompt, notes)

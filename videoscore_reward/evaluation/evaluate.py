@@ -79,8 +79,12 @@ def _with_interval(value, interval) -> str:
     return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
 
 
-def _ratings_report(run: ScoredRun, path: Path, ratings, evaluation: Evaluation, n_resamples: int, seed: int) -> dict:
+def _ratings_report(run: ScoredRun, path: Path, table, evaluation: Evaluation, n_resamples: int, seed: int) -> dict:
+    ratings = read_ratings(path, table)
     rated = [c for c in ratings.columns if c in run.aspects]
+    text = [c for c in table.columns if c in run.aspects and c not in rated]
+    if text:
+        raise TableError(f"{path}: column {text[0]!r} is not numeric, expected one rating per video.")
     if not rated:
         raise TableError(
             f"{path} rates {list(ratings.columns)}, none of which is an aspect of {run.path} ({run.aspects})."
@@ -132,6 +136,9 @@ def evaluate(
     if not labels:
         raise TableError("no labels given: expected a ratings CSV and/or a pairs CSV.")
     run = read_scores(scores)
+    duplicated = run.table.index[run.table.index.duplicated()]
+    if len(duplicated):
+        raise TableError(f"{run.path}: video {duplicated[0]!r} is scored more than once; expected one row per video.")
     evaluation = Evaluation({}, settings={"pair_score": pair_score, "n_resamples": n_resamples, "seed": seed})
     if run.skipped:
         evaluation.notes.append(f"{run.skipped} row(s) of {run.path} have no scores (an error) and are left out.")
@@ -145,7 +152,7 @@ def evaluate(
         else:
             if "aspects" in evaluation.report:
                 raise TableError(f"{path} is a second ratings file; give one.")
-            evaluation.report["aspects"] = _ratings_report(run, path, read_ratings(path, table), evaluation, n_resamples, seed)
+            evaluation.report["aspects"] = _ratings_report(run, path, table, evaluation, n_resamples, seed)
     return evaluation
 
 

@@ -60,17 +60,17 @@ def _shift_rows(comparison: "Comparison") -> str:
     return "".join(rows)
 
 
-def _prompt_table(entries: list[dict], columns: list[str], names: tuple[str, str]) -> str:
+def _prompt_table(entries: list[dict], key: str, columns: list[str], names: tuple[str, str]) -> str:
     if not entries:
         return "<p>None.</p>"
     head = "".join(f"<th>{escape(c)} change</th>" for c in columns)
     body = "".join(
-        f"<tr><td>{escape(str(e['prompt']))}</td><td>{e['reward_a']:.3f}</td><td>{e['reward_b']:.3f}</td>"
+        f"<tr><td>{escape(str(e[key]))}</td><td>{e['reward_a']:.3f}</td><td>{e['reward_b']:.3f}</td>"
         + "".join(f"<td>{e['change'][c]:+.3f}</td>" for c in columns)
         + "</tr>"
         for e in entries
     )
-    return (f"<table><tr><th>prompt</th><th>reward {escape(names[0])}</th><th>reward {escape(names[1])}</th>{head}</tr>"
+    return (f"<table><tr><th>{escape(key)}</th><th>reward {escape(names[0])}</th><th>reward {escape(names[1])}</th>{head}</tr>"
             f"{body}</table>")
 
 
@@ -106,8 +106,8 @@ def compare_fragment(comparison: "Comparison", images: Mapping[str, str | os.Pat
     ]
     if comparison.paired:
         parts += [
-            f"<h2>{escape(comparison.key.capitalize())}s that gained most</h2>", _prompt_table(comparison.gained, columns, comparison.run_names),
-            f"<h2>{escape(comparison.key.capitalize())}s that lost most</h2>", _prompt_table(comparison.lost, columns, comparison.run_names),
+            f"<h2>{escape(comparison.key.capitalize())}s that gained most</h2>", _prompt_table(comparison.gained, comparison.key, columns, comparison.run_names),
+            f"<h2>{escape(comparison.key.capitalize())}s that lost most</h2>", _prompt_table(comparison.lost, comparison.key, columns, comparison.run_names),
         ]
     parts += [
         "<h2>Distributions per aspect</h2>", f'<div class="vs-plots" id="vs-aspect-plots">{aspect_plots}</div>',
