@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 EXTRAS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "diffusers": ("diffusers",),
+    "diffusers": ("diffusers", "ftfy"),  # Wan's pipelines clean prompts with ftfy
     "train": ("diffusers", "peft"),
     "app": ("gradio",),
     "eval": ("scipy", "matplotlib"),

@@ -1,15 +1,12 @@
 """diffusers integration: score video pipeline output, best-of-N reranking, a step callback.
 
 Works with diffusers' text/image-to-video pipelines: AnimateDiff (SD1.5, SDXL), Wan 2.1/2.2 (T2V, I2V),
-CogVideoX, LTX-Video, HunyuanVideo. Needs the `diffusers` extra: `pip install videoscore-reward[diffusers]`.
+CogVideoX, LTX-Video, HunyuanVideo. Needs the `diffusers` extra.
 """
 
-try:
-    import diffusers  # noqa: F401
-except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "videoscore_reward.integrations.diffusers needs diffusers: pip install 'videoscore-reward[diffusers]'"
-    ) from error
+from ...extras import require
+
+require("diffusers", "videoscore_reward.integrations.diffusers")  # one clear line before diffusers imports fail
 
 from .best_of_n import BestOfN, Candidate, best_of_n
 from .callback import RewardCallback, StepReward
