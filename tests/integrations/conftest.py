@@ -1,16 +1,12 @@
 import pytest
-from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline, tiny_pipeline
 
-
-@pytest.fixture
-def tiny_pipe():
-    return tiny_animatediff_pipeline()
+from videoscore_reward.testing.pipelines import tiny_pipeline
 
 
 @pytest.fixture(scope="session")
 def shared_pipeline():
-    """`shared_pipeline(name)`: one tiny pipeline per family for the whole session (do not change its
-    scheduler or components: build your own with `tiny_pipeline` for that)."""
+    """`shared_pipeline(name)`: one tiny pipeline per family for the whole session. A test that changes
+    its scheduler or components restores them (monkeypatch), or builds its own with `tiny_pipeline`."""
     built = {}
 
     def get(name):

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ...folder.table import write_atomically
 from ...reward import BaseReward, RewardOutput
 from ...reward.base import check_count
 
@@ -161,7 +162,7 @@ def best_of_n(
 
     if folder is not None:
         columns = ["video_name", *aspects, "reward", "prompt", "num_frames", "error"]
-        pd.DataFrame(rows, columns=columns).to_csv(folder / "scores.csv", index=False)
+        write_atomically(pd.DataFrame(rows, columns=columns), folder / "scores.csv")
     results = []
     for p, text in enumerate(prompts):
         value, seed, video = best[p]
