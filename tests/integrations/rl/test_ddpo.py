@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
-from accelerate.tracking import GeneralTracker
 from diffusers import DDIMScheduler, EulerDiscreteScheduler
+
+from rl_helpers import MemoryTracker, brightness
 
 from videoscore_reward import ASPECTS
 from videoscore_reward.integrations.rl import (
@@ -19,11 +20,6 @@ from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline
 
 SIZE = dict(num_frames=2, height=16, width=16)
 PROMPTS = ["a cat", "a dog"]
-
-
-def brightness(videos, prompts, metadata):
-    """Mean pixel value of each video: float [B] in [0, 1]."""
-    return videos.mean(dim=(1, 2, 3, 4)), {"brightness": videos.mean(dim=(1, 2, 3, 4))}
 
 
 def config(**overrides):
@@ -130,25 +126,6 @@ def test_saved_lora_reproduces_samples_in_a_fresh_pipeline(tmp_path):
     fresh.load_lora_weights(tmp_path / "lora")
     loaded = fresh(PROMPTS, generator=torch.Generator().manual_seed(5), output_type="pt", **kw).frames
     torch.testing.assert_close(loaded, trained, atol=1e-5, rtol=0)
-
-
-class MemoryTracker(GeneralTracker):
-    name = "memory"
-    requires_logging_directory = False
-
-    def __init__(self):
-        super().__init__()
-        self.logs, self.config = [], None
-
-    @property
-    def tracker(self):
-        return self
-
-    def store_init_configuration(self, values):
-        self.config = values
-
-    def log(self, values, step=None, **kwargs):
-        self.logs.append((step, dict(values)))
 
 
 class RecordingReward:

@@ -69,7 +69,7 @@ class LoRATrainerBase:
         self.dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
         for module in pipe.components.values():
             if isinstance(module, torch.nn.Module):
-                module.requires_grad_(False)
+                module.requires_grad_(False).eval()
         pipe.to(accelerator.device, self.dtype)
         pipe.set_progress_bar_config(disable=True)
 
