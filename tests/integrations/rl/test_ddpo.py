@@ -115,7 +115,7 @@ def test_only_lora_parameters_change(objective):
 
 def test_saved_lora_reproduces_samples_in_a_fresh_pipeline(tmp_path):
     trainer = DDPOTrainer(config(), tiny_animatediff_pipeline(), brightness, PROMPTS)
-    trainer.train(2)
+    trainer.train(1)
     trainer.save_lora(tmp_path / "lora")
     kw = dict(**SIZE, num_inference_steps=4, guidance_scale=3.0, eta=1.0)
     trained = sample_with_logprobs(trainer.pipe, PROMPTS, generator=torch.Generator().manual_seed(5), **kw).videos
@@ -207,3 +207,27 @@ def test_training_raises_a_known_reward():
     # +0.02 to +0.03 over seeds 0-2; one per-video standard deviation of brightness is about 0.01.
     assert after.mean() > before.mean() + 0.01, (before.mean(), after.mean())
     assert len(history) == 30 and all(math.isfinite(h["train/loss"]) for h in history)
+
+
+def test_resume_one_plus_one_equals_two_epochs_and_a_loaded_lora_is_refused(tmp_path):
+    small = dict(sample_num_batches_per_epoch=1, advantages="per_prompt", tracker_min_count=2)
+    straight = DDPOTrainer(config(num_epochs=2, **small, project_dir=str(tmp_path / "a")),
+                           tiny_animatediff_pipeline(), brightness, PROMPTS)
+    history = straight.train()
+    first = DDPOTrainer(config(num_epochs=2, **small, save_every=1,
+                               project_dir=str(tmp_path / "b")), tiny_animatediff_pipeline(), brightness, PROMPTS)
+    first.train(1)
+    resumed = DDPOTrainer(config(num_epochs=2, **small, project_dir=str(tmp_path / "b"),
+                                 resume_from=str(tmp_path / "b" / "checkpoint-1")), tiny_animatediff_pipeline(), brightness, PROMPTS)
+    assert resumed.stat_tracker.stats() == first.stat_tracker.stats()  # the per-prompt buffers came back
+    rest = resumed.train()
+    assert len(rest) == 1 and rest[0]["reward/mean"] == pytest.approx(history[1]["reward/mean"], abs=1e-7)
+    trained = {n: p for n, p in straight.unet.named_parameters() if p.requires_grad}
+    for name, value in resumed.unet.named_parameters():
+        if value.requires_grad:
+            torch.testing.assert_close(value, trained[name], atol=1e-6, rtol=0)
+    # The old workaround (load the LoRA, build a new trainer) would silently restart from zero: refused.
+    pipe = tiny_animatediff_pipeline()
+    pipe.load_lora_weights(tmp_path / "b" / "checkpoint-1")
+    with pytest.raises(ValueError, match="pipe.unet already carries a LoRA"):
+        DDPOTrainer(config(), pipe, brightness, PROMPTS)

@@ -106,3 +106,23 @@ def test_errors_name_the_problem():
         per_aspect_advantages(["a"], np.ones(5), [1.0] * 5)
     with pytest.raises(ValueError, match="weights must be >= 0 with a positive sum"):
         per_aspect_advantages(["a"], np.ones((1, 2)), [0.0, 0.0])
+
+
+def test_group_advantages_normalise_within_each_group():
+    rewards = np.array([1.0, 3.0, 10.0, 10.0, 0.0, 2.0, 4.0])
+    groups = [7, 7, 2, 2, 5, 5, 5]
+    advantages = group_advantages(rewards, groups, eps=0.0)
+    # group 7: mean 2, std 1; group 2: std 0 -> 0; group 5: mean 2, std sqrt(8/3)
+    np.testing.assert_allclose(advantages, [-1, 1, 0, 0, -2 / np.sqrt(8 / 3), 0, 2 / np.sqrt(8 / 3)], atol=1e-12)
+
+
+def test_per_aspect_group_advantages_are_weighted_after_normalising():
+    scores = np.array([[1.0, 100.0], [2.0, 300.0], [5.0, 0.0], [5.0, 1.0]])
+    groups = torch.tensor([0, 0, 1, 1])
+    advantages = group_advantages(scores, groups, weights=[3.0, 1.0], eps=0.0)
+    # group 0: both aspects give [-1, 1]; group 1: aspect 0 has std 0 (-> 0), aspect 1 gives [-1, 1]
+    np.testing.assert_allclose(advantages, [-1, 1, -0.25, 0.25], atol=1e-12)
+    with pytest.raises(ValueError, match="need K = 2 weights"):
+        group_advantages(scores, groups)
+    with pytest.raises(ValueError, match="one group id per row"):
+        group_advantages(scores, [0, 1])

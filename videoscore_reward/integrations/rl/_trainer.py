@@ -5,9 +5,7 @@ run exactly. A trainer subclass supplies sampling, advantages and the per-step l
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +20,7 @@ from diffusers.training_utils import EMAModel, cast_training_params
 from safetensors.torch import load_file, save_file
 
 from .config import RLConfig
-from .evaluation import DriftGuard, write_video_grid
+from .evaluation import drift_guard_for, latest_checkpoint, write_video_grid
 from .rewards import RewardFn
 from .trajectories import Trajectories
 
@@ -89,7 +87,7 @@ class LoRATrainerBase:
         self.models = dict(zip(models, prepared))
         self.ema = EMAModel(self.lora_parameters, decay=config.ema_decay) if config.ema_decay else None
         self.progress = _Progress()
-        self.drift_guard = self._make_drift_guard()
+        self.drift_guard = drift_guard_for(config, reward_fn)
         for state in (self.progress, self.ema, self.drift_guard, *self._extra_state()):
             if state is not None:
                 accelerator.register_for_checkpointing(state)
@@ -144,22 +142,6 @@ class LoRATrainerBase:
         config = self.config
         samples = config.sample_batch_size * config.sample_num_batches_per_epoch
         return samples // (config.train_batch_size * config.train_gradient_accumulation_steps)
-
-    def _make_drift_guard(self) -> DriftGuard | None:
-        config = self.config
-        if config.drift_margin is None:
-            return None
-        if config.drift_aspects:
-            aspects = [a.strip() for a in config.drift_aspects.split(",") if a.strip()]
-        else:
-            weights, names = getattr(self.reward_fn, "weights", None), getattr(self.reward_fn, "aspects", None)
-            if weights is None or names is None:
-                raise ValueError("drift_margin without drift_aspects needs a reward_fn with `aspects` and `weights` "
-                                 "(the aspects of weight 0 are watched); or name them in drift_aspects.")
-            aspects = [name for name, weight in zip(names, torch.as_tensor(weights).tolist()) if weight == 0]
-            if not aspects:
-                raise ValueError("drift_margin: every aspect has a positive weight; name the aspects to watch in drift_aspects.")
-        return DriftGuard(aspects, config.drift_margin)
 
     def _extra_state(self) -> list:
         """Further objects with state_dict / load_state_dict that a checkpoint holds (e.g. a stat tracker)."""
@@ -339,7 +321,8 @@ class LoRATrainerBase:
                 videos.append(torch.as_tensor(out).float().cpu())
                 scored.append(self._score(videos[-1], prompts))
         rewards, info = self._collect(scored) if scored else (torch.zeros(0), {})
-        logs = {k: v for k, v in self._eval_logs(rewards, info).items()}
+        pairs = [("reward", rewards)] + [(k, v) for k, v in info.items() if v.ndim == 1]
+        logs = {f"eval/{key}": torch.cat(gather_object([value])).mean().item() for key, value in pairs}
         all_videos = gather_object([v for v in videos])
         if accelerator.is_main_process and all_videos:
             write_video_grid(os.path.join(config.project_dir, "eval", f"epoch-{self.epoch}.mp4"), torch.cat(all_videos))
@@ -347,14 +330,6 @@ class LoRATrainerBase:
             self.progress.stopped = self.drift_guard.update({k[len("eval/"):]: v for k, v in logs.items()})
             logs["eval/stopped"] = float(self.progress.stopped is not None)
         accelerator.log(logs, step=self.global_step)
-        return logs
-
-    def _eval_logs(self, rewards: torch.Tensor, info: dict[str, torch.Tensor]) -> dict[str, float]:
-        pairs = [("reward", rewards)] + [(k, v) for k, v in info.items() if v.ndim == 1]
-        logs = {}
-        for key, value in pairs:
-            values = torch.cat(gather_object([value]))
-            logs[f"eval/{key}"] = values.mean().item()
         return logs
 
     # -- checkpoints ---------------------------------------------------------------------------------------
@@ -388,11 +363,7 @@ class LoRATrainerBase:
         """Continue from a `save_state` checkpoint ("latest": the newest checkpoint-EPOCH/ in project_dir)."""
         directory = os.fspath(directory)
         if directory == "latest":
-            found = glob.glob(os.path.join(self.config.project_dir, "checkpoint-*"))
-            numbered = [(int(m.group(1)), p) for p in found if (m := re.search(r"checkpoint-(\d+)$", p))]
-            if not numbered:
-                raise FileNotFoundError(f"resume_from='latest': no checkpoint-EPOCH folder in {self.config.project_dir}.")
-            directory = max(numbered)[1]
+            directory = latest_checkpoint(self.config.project_dir)
         if not os.path.isfile(os.path.join(directory, _STATE_FILE)):
             raise FileNotFoundError(f"{directory} is not a training checkpoint (no {_STATE_FILE}); "
                                     "checkpoints are written by save_state or every save_every epochs.")

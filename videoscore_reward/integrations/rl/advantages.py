@@ -158,5 +158,6 @@ def group_advantages(rewards, group_ids, weights=None, eps: float = 1e-4, *, asp
         rows = groups == group
         values = rewards[rows]
         std = values.std(axis=0)
-        advantages[rows] = np.where(std > 0, (values - values.mean(axis=0)) / (std + eps), 0.0)
+        centred = values - values.mean(axis=0)
+        advantages[rows] = np.divide(centred, std + eps, out=np.zeros_like(centred), where=std > 0)
     return advantages if rewards.ndim == 1 else advantages @ weights / weights.sum()

@@ -13,6 +13,7 @@ import torch
 from diffusers import AnimateDiffPipeline, DDIMScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
+from .._diffusion import cfg_combine, predict_x0
 from .trajectories import Trajectories
 
 
@@ -59,15 +60,9 @@ def ddim_step_with_logprob(
         raise ValueError("DDIMScheduler with thresholding=True is not supported (its x0 depends on the whole batch).")
     alpha, alpha_prev = (a.to(device=sample.device, dtype=torch.float32) for a in _alphas(scheduler, timestep))
     x_t, output = sample.float(), model_output.float()
-    prediction = scheduler.config.prediction_type
-    if prediction == "epsilon":
-        x0, eps = (x_t - (1 - alpha) ** 0.5 * output) / alpha**0.5, output
-    elif prediction == "v_prediction":
-        x0, eps = alpha**0.5 * x_t - (1 - alpha) ** 0.5 * output, alpha**0.5 * output + (1 - alpha) ** 0.5 * x_t
-    elif prediction == "sample":
-        x0, eps = output, (x_t - alpha**0.5 * output) / (1 - alpha) ** 0.5
-    else:
-        raise ValueError(f"Unknown prediction_type {prediction!r}.")
+    x0 = predict_x0(output, x_t, alpha**0.5, (1 - alpha) ** 0.5, scheduler.config.prediction_type)
+    # DDIM's eps comes from the unclipped x0, whatever the prediction type.
+    eps = (x_t - alpha**0.5 * x0) / (1 - alpha) ** 0.5
     if scheduler.config.clip_sample:
         x0 = x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
     std = eta * ((1 - alpha_prev) / (1 - alpha) * (1 - alpha / alpha_prev)) ** 0.5
@@ -89,7 +84,7 @@ def _guided_noise(unet, latents, timestep, prompt_embeds, negative_embeds, guida
     prediction = unet(model_input, timestep, encoder_hidden_states=embeds.repeat_interleave(num_frames, dim=0)).sample
     if guided:
         uncond, cond = prediction.chunk(2)
-        prediction = uncond + guidance_scale * (cond - uncond)
+        prediction = cfg_combine(cond, uncond, guidance_scale)
     return prediction
 
 

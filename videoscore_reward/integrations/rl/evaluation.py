@@ -1,10 +1,13 @@
-"""Reward-hacking guards: held-out videos written as an mp4 grid, and a stop when an aspect that is not
-optimised drifts down (public GRPO runs drift to a cartoon style under a visual-quality reward)."""
+"""Reward-hacking guards and run bookkeeping: held-out videos written as an mp4 grid, a stop when an aspect that
+is not optimised drifts down (public GRPO runs drift to a cartoon style under a visual-quality reward), and
+finding the latest checkpoint."""
 
 from __future__ import annotations
 
+import glob
 import math
 import os
+import re
 
 import av
 import torch
@@ -73,3 +76,29 @@ class DriftGuard:
 
     def load_state_dict(self, state: dict) -> None:
         self.baseline = dict(state["baseline"])
+
+
+def drift_guard_for(config, reward_fn) -> DriftGuard | None:
+    """The drift guard a config asks for: its `drift_aspects`, or else the aspects of weight 0 in the reward
+    function (`reward_fn.aspects`, `reward_fn.weights`); None without `drift_margin`."""
+    if config.drift_margin is None:
+        return None
+    if config.drift_aspects:
+        return DriftGuard([a.strip() for a in config.drift_aspects.split(",") if a.strip()], config.drift_margin)
+    weights, names = getattr(reward_fn, "weights", None), getattr(reward_fn, "aspects", None)
+    if weights is None or names is None:
+        raise ValueError("drift_margin without drift_aspects needs a reward_fn with `aspects` and `weights` "
+                         "(the aspects of weight 0 are watched); or name them in drift_aspects.")
+    aspects = [name for name, weight in zip(names, torch.as_tensor(weights).tolist()) if weight == 0]
+    if not aspects:
+        raise ValueError("drift_margin: every aspect has a positive weight; name the aspects to watch in drift_aspects.")
+    return DriftGuard(aspects, config.drift_margin)
+
+
+def latest_checkpoint(project_dir: str) -> str:
+    """The checkpoint-EPOCH folder of project_dir with the highest EPOCH."""
+    numbered = [(int(m.group(1)), path) for path in glob.glob(os.path.join(project_dir, "checkpoint-*"))
+                if (m := re.search(r"checkpoint-(\d+)$", path))]
+    if not numbered:
+        raise FileNotFoundError(f"resume_from='latest': no checkpoint-EPOCH folder in {project_dir}.")
+    return max(numbered)[1]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .._diffusion import cfg_combine
 from .flow_sde import FlowStep, flow_sde_step_with_logprob, sde_sigma_max
 from .trajectories import Trajectories
 
@@ -59,7 +60,7 @@ def wan_velocity(model, pipe, latents: torch.Tensor, timestep, prompt_embeds: to
     velocity = model(hidden_states=inputs, timestep=timesteps, encoder_hidden_states=prompt_embeds, return_dict=False)[0]
     if negative_embeds is not None:
         uncond = model(hidden_states=inputs, timestep=timesteps, encoder_hidden_states=negative_embeds, return_dict=False)[0]
-        velocity = uncond + guidance_scale * (velocity - uncond)
+        velocity = cfg_combine(velocity, uncond, guidance_scale)
     return velocity
 
 
