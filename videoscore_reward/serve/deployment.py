@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..extras import require
@@ -79,6 +80,7 @@ class RewardServer:
             weights=settings.weights, normalize=settings.normalize, batch_size=settings.batch_size,
         )
         self.batch_sizes = Counter()
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoscore-model")
         self._score_batch.set_max_batch_size(settings.max_batch_size)
         self._score_batch.set_batch_wait_timeout_s(settings.batch_wait_s)
         logger.info("videoscore-reward replica ready (pid %d): %r", os.getpid(), self.reward)
@@ -144,8 +146,10 @@ class RewardServer:
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01, batch_size_fn=_count_videos)
     async def _score_batch(self, requests: list[ScoreRequest]) -> list:
-        # The model runs in a worker thread so that the replica keeps accepting (and queueing) requests.
-        return await asyncio.to_thread(self._score_requests, requests)
+        # The model runs off the event loop, so that the replica keeps accepting (and queueing) requests, and
+        # always on the same thread: torch's CPU thread pool is per calling thread, and rotating callers
+        # would start one pool each and oversubscribe the cores.
+        return await asyncio.get_running_loop().run_in_executor(self._model_thread, self._score_requests, requests)
 
     def _score_requests(self, requests: list[ScoreRequest]) -> list:
         """One reward call per value range for the whole batch; the outputs split back per request.
