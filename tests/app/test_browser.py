@@ -133,7 +133,7 @@ def test_bad_uploads_show_a_readable_message(page, app_videos, tmp_path):
 
 
 def test_compare_ranks_videos_and_offers_the_csv(page, app_videos, tiny_reward, tmp_path):
-    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("tab", name="Compare", exact=True).click()  # not "Compare runs"
     with page.expect_response(lambda response: "/upload" in response.url and response.ok):
         page.locator("#vs-compare-files input[type=file]").set_input_files([str(app_videos["a"]), str(app_videos["b"])])
     page.locator("#vs-compare-prompt textarea").fill(PROMPT)

@@ -53,6 +53,10 @@ def test_transcode_writes_what_each_transform_says(tmp_path):
         assert container.streams.video[0].average_rate == 8  # 12 fps -> 8 fps, same duration
     assert torch.equal(load_video(tmp_path / "fps.mp4"), original[[0, 1, 3, 4, 6, 7, 9, 10]])
 
+    phone = write_test_video(tmp_path / "phone.mp4", frames=make_frames(6, 48, 64), rotation=90)
+    transcode(phone, tmp_path / "phone_half.mp4", transforms["every other frame"])  # rotation applied, not lost
+    assert torch.equal(load_video(tmp_path / "phone_half.mp4"), load_video(phone)[::2])
+
     transcode(source, tmp_path / "crf.mp4", transforms["crf 28"])
     reencoded = load_video(tmp_path / "crf.mp4")
     assert reencoded.shape == original.shape and not torch.equal(reencoded, original)

@@ -99,7 +99,7 @@ def transcode(source: Path, target: Path, transform: Transform) -> bool:
                 if not _kept(index, transform.keep):
                     continue
                 image = frame.to_ndarray(format="rgb24")
-                # Copied from videoscore_reward.reward.video._decode: frames as they are displayed.
+                # Copied from videoscore_reward.reward.video._decode_pass: frames as they are displayed.
                 turns = round((frame.rotation or 0) / 90) % 4
                 if turns:
                     image = np.rot90(image, k=turns)
