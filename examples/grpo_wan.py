@@ -78,6 +78,7 @@ class ScriptArguments:
     """Offline smoke run: tiny random Wan pipeline and VideoScore, a few tiny epochs on the CPU."""
 
 
+# Copied from examples/ddpo_animatediff.py (examples stay self-contained)
 def read_prompts(path: str) -> list[str]:
     lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
     prompts = [line for line in lines if line and not line.startswith("#")]
@@ -108,6 +109,7 @@ def main() -> None:
         pipe = WanPipeline.from_pretrained(args.model, vae=vae, torch_dtype=torch.bfloat16)
         prompts = read_prompts(args.prompts)
         eval_prompts = read_prompts(args.eval_prompts) if args.eval_prompts else None
+        # Copied from examples/ddpo_animatediff.py
         reward_device = args.reward_device
         if reward_device is None:
             alone_with_two = state.num_processes == 1 and torch.cuda.device_count() > 1
@@ -116,6 +118,7 @@ def main() -> None:
                                                   weights=parse_weights(args.weights) if args.weights else None)
     trainer = GRPOTrainer(config, pipe, reward.as_reward_fn(), prompts, eval_prompts=eval_prompts)
 
+    # Copied from examples/ddpo_animatediff.py
     def report(logs: dict) -> None:
         if state.is_main_process:
             aspects = "  ".join(f"{k[len('reward/'):]} {v:.3f}" for k, v in logs.items() if k.startswith("reward/"))

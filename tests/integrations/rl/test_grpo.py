@@ -1,3 +1,4 @@
+import importlib.util
 import math
 import os
 import subprocess
@@ -270,6 +271,13 @@ def test_config_and_trainer_errors():
         GRPOTrainer(config(), pipe, brightness, PROMPTS)
     with pytest.raises(TypeError, match="trains a WanPipeline"):
         GRPOTrainer(config(), object(), brightness, PROMPTS)
+    with pytest.raises(ValueError, match="eval_every needs held-out prompts"):
+        GRPOTrainer(config(eval_every=1), tiny_wan_pipeline(), brightness, PROMPTS)
+    with pytest.raises(ValueError, match="drift_margin needs held-out evals"):
+        config(drift_margin=0.1)
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(ImportError, match="train_use_8bit_adam=True needs bitsandbytes"):
+            GRPOTrainer(config(train_use_8bit_adam=True), tiny_wan_pipeline(), brightness, PROMPTS)
 
 
 def test_config_imports_without_diffusers_or_peft():
