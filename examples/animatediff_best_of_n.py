@@ -24,7 +24,7 @@ from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
 from diffusers.utils import export_to_video
 
 from videoscore_reward import VideoScoreReward
-from videoscore_reward.cli import parse_weights
+from videoscore_reward.cli import weights_argument
 from videoscore_reward.integrations.diffusers import best_of_n
 
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=7.5)
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--weights", type=parse_weights, default=None)
+    parser.add_argument("--weights", type=weights_argument, default=None)
     parser.add_argument("--out", default="best.mp4")
     args = parser.parse_args()
 

@@ -32,7 +32,7 @@ from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from videoscore_reward import VideoScoreReward
-from videoscore_reward.cli import parse_weights
+from videoscore_reward.cli import weights_argument
 from videoscore_reward.integrations.rl import DDPOConfig, DDPOTrainer
 
 SCRIPT_DEFAULTS = dict(project_dir="ddpo-run", num_frames=16, height=384, width=384, sample_batch_size=2,
@@ -101,7 +101,7 @@ def main() -> None:
             alone_with_two = state.num_processes == 1 and torch.cuda.device_count() > 1
             reward_device = "cuda:1" if alone_with_two else state.device
         reward = VideoScoreReward.from_pretrained(args.reward_model, device=reward_device,
-                                                  weights=parse_weights(args.weights) if args.weights else None)
+                                                  weights=weights_argument(args.weights) if args.weights else None)
     trainer = DDPOTrainer(config, pipe, reward.as_reward_fn(), prompts, eval_prompts=eval_prompts)
 
     def report(logs: dict) -> None:

@@ -51,7 +51,7 @@ from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from videoscore_reward import VideoScoreReward
-from videoscore_reward.cli import parse_weights
+from videoscore_reward.cli import weights_argument
 from videoscore_reward.integrations.rl import GRPOConfig, GRPOTrainer
 
 TINY = dict(num_epochs=2, num_frames=5, height=16, width=16, max_sequence_length=16, sample_num_steps=4,
@@ -115,7 +115,7 @@ def main() -> None:
             alone_with_two = state.num_processes == 1 and torch.cuda.device_count() > 1
             reward_device = "cuda:1" if alone_with_two else state.device
         reward = VideoScoreReward.from_pretrained(args.reward_model, device=reward_device,
-                                                  weights=parse_weights(args.weights) if args.weights else None)
+                                                  weights=weights_argument(args.weights) if args.weights else None)
     trainer = GRPOTrainer(config, pipe, reward.as_reward_fn(), prompts, eval_prompts=eval_prompts)
 
     # Copied from examples/ddpo_animatediff.py

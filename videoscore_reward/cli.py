@@ -12,8 +12,9 @@ from .cli_checks import OneLineParser, check_listen, check_results_out, port_num
 DEFAULT_MODEL = "TIGER-Lab/VideoScore-v1.1"
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """`"text-to-video alignment=2,dynamic degree=0.5"` -> {aspect: weight}, checked by the reward core."""
+def weights_argument(text: str) -> dict[str, float]:
+    """The argparse type of `--weights`: `"text-to-video alignment=2,dynamic degree=0.5"` -> {aspect:
+    weight}, checked by the reward core's `parse_weights` (an `ArgumentTypeError` says what is wrong)."""
     from .reward.aspects import parse_weights as check
 
     weights = _weight_pairs(text)
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, default=None, help="output .csv or .parquet (default DIR/evaluation_results.csv)")
     _add_model_arguments(score)
     score.add_argument("--batch-size", type=_positive_int, default=8)
-    score.add_argument("--weights", type=parse_weights, default=None, help='e.g. "text-to-video alignment=2,dynamic degree=0.5"')
+    score.add_argument("--weights", type=weights_argument, default=None, help='e.g. "text-to-video alignment=2,dynamic degree=0.5"')
     score.add_argument("--decode-workers", type=_positive_int, default=4, help="threads decoding videos ahead of the model")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the reward over HTTP on Ray Serve, batching requests (needs the [serve] extra)")
     _add_model_arguments(serve)
-    serve.add_argument("--weights", type=parse_weights, default=None, help='e.g. "text-to-video alignment=2,dynamic degree=0.5"')
+    serve.add_argument("--weights", type=weights_argument, default=None, help='e.g. "text-to-video alignment=2,dynamic degree=0.5"')
     serve.add_argument("--normalize", choices=("raw", "unit"), default="raw", help="reward on the model's scale or in [0, 1]")
     serve.add_argument("--batch-size", type=_positive_int, default=8, help="videos per forward pass")
     serve.add_argument("--host", default="127.0.0.1", help="any other address needs a bearer token")

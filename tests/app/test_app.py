@@ -165,7 +165,7 @@ def test_concurrent_requests_are_batched_into_one_reward_call(served, app_videos
 def test_no_file_outside_the_uploads_is_served(served, tiny_checkpoint_dir):
     _, url, _ = served
     for path in (tiny_checkpoint_dir / "config.json", "/etc/hostname"):
-        with pytest.raises(urllib.error.HTTPError) as error:
+        with pytest.raises(urllib.error.HTTPError, match="HTTP Error 403") as error:
             urllib.request.urlopen(f"{url}gradio_api/file={path}")
         assert error.value.code == 403
 

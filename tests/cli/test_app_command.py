@@ -33,7 +33,7 @@ def test_app_forwards_every_option(launched):
 
 def test_app_rejects_bad_options(launched):
     for wrong in (["--port", "http"], ["--dtype", "fp8"], ["--num-frames", "0"]):
-        with pytest.raises(SystemExit) as info:
+        with pytest.raises(SystemExit, match="^2$") as info:
             main(["app", *wrong])
         assert info.value.code == 2
     assert launched == {}

@@ -4,16 +4,14 @@ import subprocess
 import sys
 import time
 
-import av
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from videoscore_reward import ASPECTS, load_video
-from videoscore_reward.cli import main, parse_weights
+from videoscore_reward.cli import main, weights_argument
 from videoscore_reward.folder import COLUMNS, find_videos, prompt_from_file_name, read_table
-from videoscore_reward.testing import make_frames, write_test_video
+from videoscore_reward.testing import make_frames, write_audio_only, write_test_video, write_truncated_video
 
 SEED_NAME = "solo,Xiangling,_carry_money_in_a_wallet__genshin_impact__,1girl,highres,_seed_1294598571.mp4"
 
@@ -42,26 +40,6 @@ def folder(tmp_path):
     write_test_video(root / "phone.m4v", 10)
     (root / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")  # a broken link gets a row, not silence
     return root
-
-
-def write_truncated_video(path, whole):
-    # faststart puts the index first, so the header announces 60 frames the cut file lacks.
-    data = write_test_video(whole, 60, options={"movflags": "faststart"}).read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
-
-
-def write_audio_only(path):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def test_finds_videos_recursively_sorted(folder):
@@ -174,14 +152,14 @@ def test_exit_codes(tmp_path, tiny_checkpoint_dir, capsys):
     for wrong in (["--weights", "visual quality"], ["--weights", "beauty=1"], ["--weights", "visual quality=-1"],
                   ["--batch-size", "0"], ["--num-frames", "-3"], ["--decode-workers", "x"], ["--dtype", "int8"],
                   ["--prompt", "a", "--prompts-csv", "p.csv"]):
-        with pytest.raises(SystemExit) as info:
+        with pytest.raises(SystemExit, match="^2$") as info:
             main(["score", str(bad), *wrong])
         assert info.value.code == 2, wrong
     assert "Unknown aspect(s) in weights: ['beauty']" in capsys.readouterr().err
 
 
-def test_parse_weights():
-    assert parse_weights("text-to-video alignment=2, dynamic degree=0.5") == {"text-to-video alignment": 2.0, "dynamic degree": 0.5}
+def test_weights_argument():
+    assert weights_argument("text-to-video alignment=2, dynamic degree=0.5") == {"text-to-video alignment": 2.0, "dynamic degree": 0.5}
 
 
 def test_text_survives_the_table(tmp_path, tiny_checkpoint_dir):

@@ -34,7 +34,7 @@ def hub_away(monkeypatch, tmp_path):
 
 
 def test_uncached_hub_id_fails_in_one_line_naming_the_offline_model(hub_away):
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="cannot be reached") as info:
         VideoScoreReward.from_pretrained("TIGER-Lab/VideoScore-v1.1", device="cpu")
     message = str(info.value)
     assert "\n" not in message

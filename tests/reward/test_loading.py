@@ -62,7 +62,7 @@ def test_checkpoint_without_head_is_rejected(tiny_checkpoint_dir, tmp_path):
 
 def test_unreachable_hub_id_says_how_to_pass_a_local_path(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="TIGER-Lab/VideoScore-v1.1") as info:
         VideoScoreReward.from_pretrained("TIGER-Lab/VideoScore-v1.1", device="cpu")
     message = str(info.value)
     assert "\n" not in message

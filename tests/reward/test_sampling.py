@@ -21,7 +21,7 @@ def test_known_values_and_none():
     assert sample_indices(0, 16) == []
 
 
-@pytest.mark.parametrize("total, frames", [(-1, 16), (10, 0)])
-def test_bad_arguments(total, frames):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("total, frames, message", [(-1, 16, r"total_frames must be >= 0, got -1"), (10, 0, r"num_frames must be >= 1 or None, got 0")])
+def test_bad_arguments(total, frames, message):
+    with pytest.raises(ValueError, match=message):
         sample_indices(total, frames)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from videoscore_reward import VideoLoadError, load_video, sample_indices
-from videoscore_reward.testing import make_frames, write_test_video
+from videoscore_reward.testing import make_frames, write_audio_only, write_test_video, write_truncated_video
 
 
 def ffmpeg(*args):
@@ -124,27 +124,14 @@ def test_directory(tmp_path):
 
 
 def test_audio_only(tmp_path):
-    path = tmp_path / "sound.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        samples = np.zeros((1, 1024), dtype=np.float32)
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_audio_only(tmp_path / "sound.mp4", 20)
     with pytest.raises(VideoLoadError, match=r"sound.mp4 has no video stream \(streams found: audio\)"):
         load_video(path)
 
 
 def test_truncated_file_gives_decoded_frames_with_warning(tmp_path):
-    # faststart puts the index first, so the header announces 60 frames the truncated file lacks.
-    path = write_test_video(tmp_path / "full.mp4", 60, 64, 48, options={"movflags": "faststart"})
-    data = path.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 2])
+    # The index comes first, so the header announces 60 frames the truncated file lacks.
+    cut = write_truncated_video(tmp_path / "cut.mp4", path := tmp_path / "full.mp4", 60)
     with pytest.warns(UserWarning, match=r"cut.mp4 looks damaged: its data ends at [\d.]+ s of the 7.50 s the container declares"):
         frames = load_video(cut, 16)
     assert 0 < frames.shape[0] <= 16
@@ -217,10 +204,7 @@ def test_corrupt_packets_cost_only_their_frames(tmp_path):
 
 
 def test_truncated_file_without_header_count_is_reported(tmp_path):
-    path = write_test_video(tmp_path / "full.mkv", 60, 64, 48)
-    data = path.read_bytes()
-    cut = tmp_path / "cut.mkv"
-    cut.write_bytes(data[: len(data) // 2])
+    cut = write_truncated_video(tmp_path / "cut.mkv", tmp_path / "full.mkv", 60)
     with pytest.warns(UserWarning, match=r"cut.mkv looks damaged: its data ends at [\d.]+ s of the 7.50 s"):
         frames = load_video(cut, 16)
     assert frames.shape[0] == 16
@@ -238,7 +222,7 @@ def test_unreadable_mp4_message_names_the_likely_cause(tmp_path):
     path = write_test_video(tmp_path / "recording.mp4", 30, 64, 48)  # index (moov) at the end
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(VideoLoadError) as error:
+    with pytest.raises(VideoLoadError, match="is not a readable video file") as error:
         load_video(cut)
     message = str(error.value)
     assert message.startswith(f"{cut} is not a readable video file (Invalid data found when processing input).")

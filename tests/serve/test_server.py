@@ -4,11 +4,9 @@ import http.client
 import json
 import pickle
 import socket
-import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -179,11 +177,7 @@ def test_submit_as_reward_fn_weights_and_pickling(server, remote, tiny_checkpoin
 
 def test_drops_into_the_ddpo_trainer(remote):
     from videoscore_reward.integrations.rl import DDPOConfig, DDPOTrainer
-    try:
-        from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline
-    except ImportError:  # before the tiny pipelines moved into the package
-        sys.path.insert(0, str(Path(__file__).parents[1] / "integrations"))
-        from tiny_pipeline import tiny_animatediff_pipeline
+    from videoscore_reward.testing.pipelines import tiny_animatediff_pipeline
 
     config = DDPOConfig(num_frames=2, height=16, width=16, sample_num_steps=2, sample_batch_size=2,
                         sample_num_batches_per_epoch=1, train_batch_size=2, lora_rank=2, save_every=0,

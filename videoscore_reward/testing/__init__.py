@@ -15,7 +15,9 @@ import torch
 from ..reward.checkpoints import TINY_RANDOM_MARKER
 from ..reward.tiny import tiny_checkpoint
 
-__all__ = ["TINY_RANDOM_MARKER", "make_frames", "tiny_checkpoint", "write_test_video"]
+__all__ = [
+    "TINY_RANDOM_MARKER", "make_frames", "tiny_checkpoint", "write_audio_only", "write_test_video", "write_truncated_video",
+]
 
 
 def make_frames(num_frames: int, height: int, width: int, *, seed: int = 0) -> torch.Tensor:
@@ -66,6 +68,38 @@ def write_test_video(
             stream.set_display_rotation(rotation)
         for frame in frames.permute(0, 2, 3, 1).numpy():
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_truncated_video(path: str | os.PathLike, whole: str | os.PathLike, num_frames: int = 60,
+                          width: int = 64, height: int = 48) -> Path:
+    """A video cut off halfway, as an interrupted download or recording leaves it: the whole video
+    (`write_test_video`, 8 fps) is written to `whole`, its first half to `path`. An MP4/MOV gets its
+    index first ("faststart"), so the header still announces all `num_frames` frames."""
+    path, whole = Path(path), Path(whole)
+    index_first = {"movflags": "faststart"} if whole.suffix.lower() in (".mp4", ".m4v", ".mov") else None
+    data = write_test_video(whole, num_frames, width, height, options=index_first).read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def write_audio_only(path: str | os.PathLike, num_packets: int = 10) -> Path:
+    """An AAC file of silence with no video stream (`num_packets` frames of 1024 samples at 16 kHz)."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(num_packets):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
