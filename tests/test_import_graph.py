@@ -13,7 +13,7 @@ LAYERS = [
     {"folder", "integrations"},
     {"evaluation"},
     {"app", "serve"},
-    {"cli", "__main__"},
+    {"cli", "cli_checks", "__main__"},
     {""},  # videoscore_reward/__init__.py, the facade
 ]
 MAX_LINES = 450  # "about 400": a module past this does more than one job
