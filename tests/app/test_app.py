@@ -203,12 +203,12 @@ def test_a_request_naming_a_server_file_is_refused_and_nothing_is_copied(forged_
     shutil.copyfile(app_videos["a"], secret)
     passwd = Path("/etc/passwd").read_bytes()
     copies_before = len(_files_holding(get_upload_folder(), passwd))
-    for path in ("/etc/passwd", str(secret)):
+    for path in ("/etc/passwd", str(secret)):  # the request loses its files, and gets the page's message
         file = {"path": path, "meta": {"_type": "gradio.FileData"}}
-        with pytest.raises(Exception, match="upstream Gradio app has raised an exception"):
-            forged_client.predict(file, PROMPT, *EQUAL, api_name="/score")
-        with pytest.raises(Exception, match="upstream Gradio app has raised an exception"):
-            forged_client.predict([file], PROMPT, *EQUAL, api_name="/compare")
+        message, table, _, gallery = forged_client.predict(file, PROMPT, *EQUAL, api_name="/score")
+        assert "No video: upload a video file first." in message and table == "" and gallery == []
+        message, _, csv_path = forged_client.predict([file], PROMPT, *EQUAL, api_name="/compare")
+        assert "No videos: upload two or more video files" in message and csv_path is None
     assert not list(Path(get_upload_folder()).rglob(secret.name))
     assert len(_files_holding(get_upload_folder(), passwd)) == copies_before
 
@@ -224,3 +224,31 @@ def test_a_request_naming_a_server_file_is_refused_and_nothing_is_copied(forged_
         assert "planted.mp4 was not uploaded to this app" in message and csv_path is None
     finally:
         shutil.rmtree(planted.parent)
+
+
+def test_a_request_naming_a_server_file_does_not_fail_its_batch_mates(served, app_videos, monkeypatch):
+    import gradio_client.client
+
+    counting, _, client = served
+    counting.batch_sizes.clear()
+    counting.entered.clear()
+    counting.hold.clear()  # the first request occupies the model while the next two queue together
+    try:
+        first = client.submit(handle_file(str(app_videos["a"])), PROMPT, *EQUAL, api_name="/score")
+        assert counting.entered.wait(timeout=30)
+        honest = client.submit(handle_file(str(app_videos["a"])), PROMPT, *EQUAL, api_name="/score")
+        deadline = time.monotonic() + 20
+        while honest.status().code != Status.IN_QUEUE and time.monotonic() < deadline:  # uploaded, then queued
+            time.sleep(0.05)
+        monkeypatch.setattr(gradio_client.client.Endpoint, "_upload_file", lambda self, f, data_index: f)
+        forged = client.submit({"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, PROMPT, *EQUAL,
+                               api_name="/score")
+        deadline = time.monotonic() + 20
+        while not all(job.status().code == Status.IN_QUEUE for job in (honest, forged)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        counting.hold.set()
+    assert "Scored gradient.mp4." in honest.result(timeout=60)[0]
+    assert "No video: upload a video file first." in forged.result(timeout=60)[0]
+    assert first.result(timeout=60)[1] == honest.result()[1]
+    assert counting.batch_sizes == [1, 1]  # the honest and the forged request were one batch

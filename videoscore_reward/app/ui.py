@@ -131,7 +131,33 @@ def build_app(
                     lambda a, b: compare_runs(csv_dir.name, a, b, uploaded), [run_a, run_b], [runs_message, runs_report, runs_download],
                     api_name="compare_runs",
                 )
+    _refuse_files_per_request(demo)
     return demo
+
+
+def _refuse_files_per_request(demo) -> None:
+    """Gradio preprocesses each request of a batch in turn and fails the whole batch when one names a
+    file it refuses (a server path: `InvalidPathError`). Here only that request loses its files: it
+    is preprocessed again with its file inputs empty, and gets the page's "No video" message."""
+    from gradio.exceptions import InvalidPathError
+    from gradio_client.utils import is_file_obj_with_meta, traverse
+
+    preprocess = demo.preprocess_data
+
+    def names_a_file(value) -> bool:
+        found = []
+        traverse(value, lambda file: found.append(file) or file, is_file_obj_with_meta)
+        return bool(found)
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        try:
+            return await preprocess(block_fn, inputs, state, explicit_call)
+        except InvalidPathError as error:
+            logger.warning("Refused a request's files: %s", error)
+            inputs = [None if names_a_file(value) else value for value in inputs]
+            return await preprocess(block_fn, inputs, state, explicit_call)
+
+    demo.preprocess_data = preprocess_data
 
 
 def _serve(demo, *, host: str, port: int, share: bool, max_upload_mb: float, **options) -> None:
