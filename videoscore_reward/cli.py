@@ -69,6 +69,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `videoscore-reward` parser: one subcommand per job, each with its own options."""
     parser = OneLineParser(prog="videoscore-reward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 

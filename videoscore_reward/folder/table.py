@@ -122,6 +122,7 @@ class RowWriter:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the partial file (every written row is already on disk)."""
         self._file.close()
 
 

@@ -38,6 +38,8 @@ class ImageSettings:
 
     @classmethod
     def from_image_processor(cls, image_processor) -> "ImageSettings":
+        """The settings of a loaded Idefics2 image processor; a ValueError for one the tensor path cannot
+        reproduce (no shortest/longest edge size, or a resampling other than bilinear)."""
         size = image_processor.size
         shortest = size["shortest_edge"] if "shortest_edge" in size else None
         longest = size["longest_edge"] if "longest_edge" in size else None

@@ -13,6 +13,7 @@ IMAGE_TOKEN = "<image>"
 
 @lru_cache(maxsize=1)
 def query_template() -> str:
+    """VideoScore's query text with its `{text_prompt}` placeholder, byte for byte as it was trained."""
     # Read as bytes: the model only works with the exact training text, newlines included.
     return files(__package__).joinpath(FAMILIES["videoscore"].query_file).read_bytes().decode("utf-8")
 

@@ -183,10 +183,12 @@ class VideoScoreReward(BaseReward):
 
     @property
     def device(self) -> torch.device:
+        """Where the model runs, and where outputs are returned."""
         return self.model.device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The model's dtype (pixel values are cast to it; scores come back as float32)."""
         return self.model.dtype
 
     def __call__(

@@ -9,7 +9,7 @@ minimize the PPO clipped objective (DDPO-IS, Black et al. 2023) or the RWR objec
 parameters train; checkpoints are diffusers LoRA files that `AnimateDiffPipeline.load_lora_weights` reads,
 plus the training state that `resume_from` continues from.
 
-Needs the `train` extra: `pip install videoscore-reward[train]`.
+Needs the `train` extra (from a checkout: `pip install -e ".[train]"`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-try:
-    from diffusers import AnimateDiffPipeline, DDIMScheduler
-    from peft import LoraConfig
-except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "videoscore_reward.integrations.rl.ddpo needs diffusers and peft: pip install 'videoscore-reward[train]'"
-    ) from error
+from ...extras import require
+
+require("train", "videoscore_reward.integrations.rl.ddpo")  # one clear line before diffusers/peft imports fail
+
+from diffusers import AnimateDiffPipeline, DDIMScheduler  # noqa: E402
+from peft import LoraConfig  # noqa: E402
 
 from ._trainer import LoRATrainerBase
 from .advantages import PerPromptStatTracker, per_aspect_advantages

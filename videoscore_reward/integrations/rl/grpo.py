@@ -10,7 +10,7 @@ the current LoRA and minimise the PPO clipped objective, plus an optional closed
 policy (the LoRA disabled). Only the LoRA trains; checkpoints are diffusers LoRA files that
 `WanPipeline.load_lora_weights` reads, plus the training state that `resume_from` continues from.
 
-Needs the `train` extra: `pip install videoscore-reward[train]`.
+Needs the `train` extra (from a checkout: `pip install -e ".[train]"`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-try:
-    from diffusers import WanPipeline
-    from peft import LoraConfig
-except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "videoscore_reward.integrations.rl.grpo needs diffusers and peft: pip install 'videoscore-reward[train]'"
-    ) from error
+from ...extras import require
+
+require("train", "videoscore_reward.integrations.rl.grpo")  # one clear line before diffusers/peft imports fail
+
+from diffusers import WanPipeline  # noqa: E402
+from peft import LoraConfig  # noqa: E402
 
 from ._trainer import LoRATrainerBase
 from .advantages import group_advantages
