@@ -56,7 +56,7 @@ def _byte_symbols() -> list[str]:
     return [chr(b) for b in kept] + [chr(256 + i) for i in range(len(shifted))]
 
 
-def _tiny_clip_tokenizer(model_max_length: int = 16) -> CLIPTokenizer:
+def _tiny_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
     # Every byte as a token and as a word end: any text tokenizes, character by character.
     symbols = _byte_symbols()
     vocab = {token: i for i, token in enumerate(["<|startoftext|>", "<|endoftext|>", *symbols, *[s + "</w>" for s in symbols]])}
@@ -89,7 +89,7 @@ def _tiny_t5(d_model: int) -> T5EncoderModel:
                                    relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
 
 
-def _tiny_clip_text(hidden_size: int = 16, projection: bool = False, max_positions: int = 16):
+def _tiny_clip_text(hidden_size: int = 16, projection: bool = False, max_positions: int = 77):
     config = CLIPTextConfig(hidden_size=hidden_size, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1,
                             vocab_size=1024, max_position_embeddings=max_positions, bos_token_id=0, eos_token_id=1,
                             pad_token_id=1, projection_dim=hidden_size)
@@ -291,9 +291,7 @@ def tiny_hunyuan_video_pipeline(seed: int = 0):
         return HunyuanVideoPipeline(
             text_encoder=llama, tokenizer=_tiny_byte_tokenizer(bos=True), transformer=transformer, vae=vae,
             scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-            # The pipeline tokenizes the CLIP prompt to 77 tokens.
-            text_encoder_2=_tiny_clip_text(hidden_size=8, max_positions=77),
-            tokenizer_2=_tiny_clip_tokenizer(model_max_length=77),
+            text_encoder_2=_tiny_clip_text(hidden_size=8), tokenizer_2=_tiny_clip_tokenizer(),
         )
 
     return _seeded(build, seed)

@@ -10,7 +10,7 @@ require("diffusers", "videoscore_reward.integrations.diffusers")  # one clear li
 
 from .best_of_n import BestOfN, Candidate, best_of_n
 from .callback import RewardCallback, StepReward
-from .output import pipeline_frames, score_pipeline_output
+from .output import pipeline_frames, save_video, score_pipeline_output
 
 __all__ = [
     "BestOfN",
@@ -19,5 +19,6 @@ __all__ = [
     "StepReward",
     "best_of_n",
     "pipeline_frames",
+    "save_video",
     "score_pipeline_output",
 ]

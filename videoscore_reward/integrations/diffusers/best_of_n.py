@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ...folder.table import write_atomically
 from ...reward import BaseReward, RewardOutput
 from ...reward.base import check_count
+from .output import save_video
 
 PER_PROMPT_TEXT = ("negative_prompt", "prompt_2", "negative_prompt_2")
 """Pipeline arguments that may be a list with one entry per prompt, paired with each candidate."""
@@ -180,7 +181,4 @@ def _submit(reward, frames: torch.Tensor, prompts: list[str]) -> Future:
 
 
 def _write_candidate(folder: Path, prompt_index: int, seed: int, video: torch.Tensor, fps: int) -> Path:
-    from ...testing import write_test_video  # PyAV's H.264 writer, shared with the test videos
-
-    frames = (video.float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    return write_test_video(folder / f"p{prompt_index:04d}_seed{seed}.mp4", frames=frames, fps=fps)
+    return save_video(video, folder / f"p{prompt_index:04d}_seed{seed}.mp4", fps=fps)

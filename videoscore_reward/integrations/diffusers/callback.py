@@ -86,7 +86,7 @@ class _StepCapture:
             self._hook = pipeline.transformer.register_forward_pre_hook(record_grid, with_kwargs=True)
 
     def take(self, pipeline) -> _Step:
-        if pipeline.scheduler is not self.scheduler or self.scheduler.step is not self._wrapper:
+        if pipeline.scheduler is not self.scheduler:
             raise ValueError(
                 "The pipeline's scheduler changed after its RewardCallback was made: make the callback after "
                 "setting pipe.scheduler."

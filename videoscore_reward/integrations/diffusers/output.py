@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,3 +68,12 @@ def score_pipeline_output(reward: BaseReward, output, prompts: str | Sequence[st
         output = output[0]
     frames = pipeline_frames(getattr(output, "frames", output))
     return reward(frames, expand_prompts(prompts, len(frames)))
+
+
+def save_video(video: torch.Tensor, path: str | os.PathLike, *, fps: int = 8) -> Path:
+    """Write one video, float [F, C, H, W] in [0, 1] (a "pt" pipeline output's item), as H.264 mp4 with
+    PyAV (diffusers' `export_to_video` needs imageio or OpenCV). Height and width must be even."""
+    from ...testing import write_test_video  # the package's one PyAV writer
+
+    frames = (video.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    return write_test_video(path, frames=frames, fps=fps)
