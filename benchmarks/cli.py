@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "serving" in args.sections:
             from .sections.serving import serving_section  # imports Ray: only when asked for
 
-            report([serving_section(checkpoint)])
+            report(serving_section(checkpoint))
 
     elapsed = time.perf_counter() - clock
     print(f"Done in {elapsed / 60:.1f} min.")

@@ -122,9 +122,11 @@ def bench_serving(url: str, local: VideoScoreReward, *, token: str | None = None
     return table
 
 
-def serving_section(checkpoint: str | Path, *, max_batch_size: int = 16, batch_wait_ms: float = 10.0, **kwargs) -> Table:
-    """Start a local Ray cluster and one server replica with the tiny checkpoint on CPU (as many CPUs as torch
-    has threads here, so both paths compute with the same threads), run `bench_serving`, shut down."""
+def serving_section(checkpoint: str | Path, *, replica_cpus: Sequence[int] | None = None, max_batch_size: int = 16,
+                    batch_wait_ms: float = 10.0, **kwargs) -> list[Table]:
+    """One table per replica size: a local Ray cluster with one server replica of `cpus` CPUs (torch in the
+    replica uses that many threads) and the tiny checkpoint on CPU, `bench_serving`, shut down. Default: 1 CPU
+    (the `serve` command's default) and as many as torch has threads here (what the in-process path uses)."""
     import ray
     from ray import serve
 
@@ -132,15 +134,19 @@ def serving_section(checkpoint: str | Path, *, max_batch_size: int = 16, batch_w
 
     threads = torch.get_num_threads()
     local = VideoScoreReward.from_pretrained(checkpoint, device="cpu")
-    ray.init(num_cpus=threads, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    try:
-        port = _free_port()
-        settings = ServerSettings(model=str(checkpoint), device="cpu", max_batch_size=max_batch_size,
-                                  batch_wait_s=batch_wait_ms / 1000)
-        run_server(settings, host="127.0.0.1", port=port, gpus_per_replica=0, cpus_per_replica=threads, blocking=False)
-        table = bench_serving(f"http://127.0.0.1:{port}", local, **kwargs)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-    table.title += f"; Ray Serve, 1 replica of {threads} CPUs, batch wait {batch_wait_ms:g} ms"
-    return table
+    tables = []
+    for cpus in replica_cpus or sorted({1, threads}):
+        ray.init(num_cpus=max(cpus, threads), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        try:
+            port = _free_port()
+            settings = ServerSettings(model=str(checkpoint), device="cpu", max_batch_size=max_batch_size,
+                                      batch_wait_s=batch_wait_ms / 1000)
+            run_server(settings, host="127.0.0.1", port=port, gpus_per_replica=0, cpus_per_replica=cpus, blocking=False)
+            table = bench_serving(f"http://127.0.0.1:{port}", local, **kwargs)
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+        table.title += (f"; Ray Serve, 1 replica of {cpus} CPU(s), batch wait {batch_wait_ms:g} ms; "
+                        f"in-process torch threads {threads}")
+        tables.append(table)
+    return tables
