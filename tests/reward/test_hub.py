@@ -28,9 +28,19 @@ def hub_away(monkeypatch, tmp_path):
         raise AssertionError("no HTTP request expected once the probe found the Hub unreachable")
 
     monkeypatch.setattr(httpx.Client, "send", no_http)
+    real_getaddrinfo, lookups = socket.getaddrinfo, []
+
+    def local_only(host, *args, **kwargs):  # every HTTP client looks its host up first; clients retry on errors
+        if host not in ("127.0.0.1", "localhost"):
+            lookups.append(host)
+            raise OSError(f"no network in this test ({host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
     hub.hub_reachable.cache_clear()
     yield tmp_path / "hub-cache"
     hub.hub_reachable.cache_clear()
+    assert lookups == [], f"network lookups after the probe found the Hub unreachable: {lookups}"
 
 
 def test_uncached_hub_id_fails_in_one_line_naming_the_offline_model(hub_away):

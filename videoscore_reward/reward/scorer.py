@@ -54,8 +54,8 @@ def _is_videoscore2(name: str) -> bool:
         return False
     from transformers import PretrainedConfig
 
-    try:
-        config, _ = PretrainedConfig.get_config_dict(name)
+    try:  # located first: without a network a hub id must fail fast, not after the Hub client's retries
+        config, _ = PretrainedConfig.get_config_dict(locate_checkpoint(name))
     except (OSError, ValueError):
         return False  # the loader below says why it cannot load it
     return config.get("model_type") == "qwen2_5_vl"
