@@ -14,12 +14,15 @@ DEFAULT_MODEL = "TIGER-Lab/VideoScore-v1.1"
 
 def weights_argument(text: str) -> dict[str, float]:
     """The argparse type of `--weights`: `"text-to-video alignment=2,dynamic degree=0.5"` -> {aspect:
-    weight}, checked by the reward core's `parse_weights` (an `ArgumentTypeError` says what is wrong)."""
+    weight}, checked by the reward core's `parse_weights` against the aspects of every model family
+    (an `ArgumentTypeError` says what is wrong); the loaded model then checks its own."""
     from .reward.aspects import parse_weights as check
+    from .reward.checkpoints import FAMILIES
 
     weights = _weight_pairs(text)
+    known = tuple(dict.fromkeys(a for family in FAMILIES.values() for a in family.aspects))
     try:
-        check(weights)
+        check(weights, known)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return weights
@@ -62,8 +65,13 @@ def _dtype(name: str):
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"hub id or local folder (default {DEFAULT_MODEL}); 'tiny-random' runs offline, with meaningless scores")
-    parser.add_argument("--num-frames", type=_positive_int, default=None, help="frames per video (default: the checkpoint's, 16 or 48)")
+                        help=f"hub id or local folder (default {DEFAULT_MODEL}, or TIGER-Lab/VideoScore2); 'tiny-random' "
+                             "and 'tiny-random-videoscore2' run offline, with meaningless scores")
+    parser.add_argument("--num-frames", type=_positive_int, default=None,
+                        help="frames per video (default: the checkpoint's, 16 or 48; VideoScore2 takes 2 per second)")
+    parser.add_argument("--mode", choices=("forced", "official"), default=None,
+                        help="VideoScore2 only: 'forced' (default; one forward pass, deterministic) or 'official' "
+                             "(generates as vs2_inference.py, sampling; unparsable answers become error rows)")
     parser.add_argument("--device", default=None, help="e.g. cuda, cuda:1, cpu (default: accelerate's device for this process)")
     parser.add_argument("--dtype", type=_dtype, default=None, help="float32, bfloat16 or float16 (default: bfloat16 on CUDA)")
 
@@ -183,7 +191,12 @@ def _load_reward(args, **kwargs):
     """The model of --model, --device, --dtype and --num-frames; OSError or ValueError if it cannot load."""
     from .reward import VideoScoreReward
 
-    return VideoScoreReward.from_pretrained(args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames, **kwargs)
+    if getattr(args, "mode", None):
+        kwargs["mode"] = args.mode
+    try:
+        return VideoScoreReward.from_pretrained(args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames, **kwargs)
+    except TypeError as error:  # --mode for a model without modes
+        raise ValueError(str(error)) from None
 
 
 def _score(args) -> int:
@@ -219,6 +232,12 @@ def _score(args) -> int:
     main_process = PartialState().is_main_process
     if reward.is_tiny_random and main_process:
         print(f"note: {args.model} is a tiny random checkpoint: its scores are meaningless.", file=sys.stderr)
+    from .folder.table import check_results_table
+
+    try:  # a table to resume must have this model's aspect columns, not another family's
+        check_results_table(out, reward.aspects)
+    except ValueError as error:
+        return _error(f"--out: {_first_line(error)}", 2)
     try:
         summary = score_folder(reward, args.dir, out, prompt=args.prompt or None, prompts=prompts,
                                decode_workers=args.decode_workers, progress=not args.no_progress)

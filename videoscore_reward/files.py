@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .reward import BaseReward, RewardOutput
-from .reward.video import VideoDamage, read_video
+from .reward.video import Sampling, VideoDamage, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class VideoFrames:
     damage: VideoDamage | None = None
 
 
-def read_frames(path: str | os.PathLike, num_frames: int | None) -> VideoFrames:
+def read_frames(path: str | os.PathLike, num_frames: Sampling) -> VideoFrames:
     """Decode the frames the reward samples from `path` (see `load_video`). Never raises for a bad
     file: the exception comes back in `error`."""
     try:
@@ -45,22 +45,29 @@ def score_batch(reward: BaseReward, videos: list[torch.Tensor], prompts: list[st
     `RewardOutput`, or the exception that scoring it raised.
 
     One reward call for the batch (`reward.batch_size` videos per model call); if it fails, each
-    video is scored on its own, so only the videos that fail alone get an exception.
+    video is scored on its own, so only the videos that fail alone get an exception. A video the
+    reward reports in its output's `errors` gets a ValueError with that message.
     """
     if not videos:
         return []
     try:
-        out = reward(videos, prompts)
-        return [RewardOutput(out.scores[i : i + 1], out.rewards[i : i + 1], out.aspects) for i in range(len(videos))]
+        return _per_video(reward(videos, prompts))
     except Exception:
         logger.info("Scoring a batch of %d video(s) failed; scoring them one by one.", len(videos), exc_info=True)
     results: list[RewardOutput | Exception] = []
     for video, prompt in zip(videos, prompts):
         try:
-            results.append(reward([video], [prompt]))
+            results.extend(_per_video(reward([video], [prompt])))
         except Exception as error:
             results.append(error)
     return results
+
+
+def _per_video(out: RewardOutput) -> list[RewardOutput | Exception]:
+    # A reward may fail single videos without raising (VideoScore2's official mode: no score in the answer).
+    errors = getattr(out, "errors", None) or [None] * len(out)
+    return [ValueError(error) if error else RewardOutput(out.scores[i : i + 1], out.rewards[i : i + 1], out.aspects)
+            for i, error in enumerate(errors)]
 
 
 def describe(error: BaseException) -> str:

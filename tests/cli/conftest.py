@@ -13,3 +13,11 @@ def scored(tmp_path, tiny_checkpoint_dir):
     (root / "bad.mp4").write_text("x")
     assert main(["score", str(root), "--model", str(tiny_checkpoint_dir), "--no-progress"]) == 0
     return root, root / "evaluation_results.csv"
+
+
+@pytest.fixture(scope="session")
+def vs2_checkpoint(tmp_path_factory):
+    """The tiny random VideoScore2 checkpoint that "tiny-random-videoscore2" writes."""
+    from videoscore_reward.testing.videoscore2 import tiny_videoscore2_checkpoint
+
+    return tiny_videoscore2_checkpoint(tmp_path_factory.mktemp("tiny-videoscore2"))

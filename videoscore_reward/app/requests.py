@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ..files import describe, read_frames, score_batch
-from ..reward import ASPECTS, VideoScoreReward
+from ..reward import ASPECTS, SCORE_RANGE, VideoScoreReward
 from ..reward.aspects import parse_weights, weighted_reward
+from ..reward.video import Sampling
 from ..spreadsheet import csv_text
 
 MB = 1024 * 1024
@@ -43,7 +44,7 @@ class _Item:
         return Path(self.path).name if self.path else ""
 
 
-def _read_upload(item: _Item, max_upload_mb: float, num_frames: int | None,
+def _read_upload(item: _Item, max_upload_mb: float, num_frames: Sampling,
                  uploaded: Callable[[str], bool] | None) -> torch.Tensor | None:
     """Check that `item.path` is an upload (`uploaded`, None: any path), check its size and decode
     the frames the reward samples from it: uint8 [T, 3, H, W], or None with `item.error` set.
@@ -79,7 +80,7 @@ def score_items(reward: VideoScoreReward, items: list[_Item], max_upload_mb: flo
     todo = [item for item in items if item.error is None]
     for start in range(0, len(todo), reward.batch_size):
         chunk = todo[start : start + reward.batch_size]
-        decoded = [(item, _read_upload(item, max_upload_mb, reward.num_frames, uploaded)) for item in chunk]
+        decoded = [(item, _read_upload(item, max_upload_mb, reward.sampling, uploaded)) for item in chunk]
         ready = [(item, frames) for item, frames in decoded if frames is not None]
         outcomes = score_batch(reward, [frames for _, frames in ready], [item.prompt for item, _ in ready])
         for (item, frames), outcome in zip(ready, outcomes):
@@ -91,13 +92,14 @@ def score_items(reward: VideoScoreReward, items: list[_Item], max_upload_mb: flo
                 item.thumbnails = _thumbnails(frames)
 
 
-def check_request(prompt: str, weights: Sequence[float]) -> tuple[str, torch.Tensor | None, str | None]:
-    """The stripped prompt, the weight vector [5], or a message saying what is wrong."""
+def check_request(prompt: str, weights: Sequence[float], aspects: tuple[str, ...] = ASPECTS
+                  ) -> tuple[str, torch.Tensor | None, str | None]:
+    """The stripped prompt, the weight vector [A] over `aspects`, or a message saying what is wrong."""
     prompt = (prompt or "").strip()
     if not prompt:
         return prompt, None, "No prompt: type the text prompt the video was generated from."
     try:
-        return prompt, parse_weights([float(w) for w in weights]), None
+        return prompt, parse_weights([float(w) for w in weights], aspects), None
     except (TypeError, ValueError) as error:
         return prompt, None, str(error)
 
@@ -108,14 +110,15 @@ def message_html(text: str, kind: str = "error") -> str:
     return f'<div class="vs-message vs-{kind}"{style}>{html.escape(text)}</div>'
 
 
-def scores_html(scores: torch.Tensor, reward_value: float) -> str:
-    """The five scores and the reward, 3 decimals, as the table the page shows (and tests read)."""
+def scores_html(scores: torch.Tensor, reward_value: float, aspects: tuple[str, ...] = ASPECTS,
+                score_range: tuple[float, float] = SCORE_RANGE) -> str:
+    """The aspect scores and the reward, 3 decimals, as the table the page shows (and tests read)."""
     rows = "".join(
         f'<tr><td>{html.escape(aspect)}</td><td class="vs-score" data-aspect="{html.escape(aspect)}">{score:.3f}</td></tr>'
-        for aspect, score in zip(ASPECTS, scores.tolist())
+        for aspect, score in zip(aspects, scores.tolist())
     )
     return (
-        '<table class="vs-scores"><thead><tr><th>aspect</th><th>score (1-4)</th></tr></thead>'
+        f'<table class="vs-scores"><thead><tr><th>aspect</th><th>score ({score_range[0]:g}-{score_range[1]:g})</th></tr></thead>'
         f"<tbody>{rows}</tbody><tfoot><tr><th>weighted reward</th>"
         f'<th class="vs-reward">{reward_value:.3f}</th></tr></tfoot></table>'
     )
@@ -133,18 +136,19 @@ def _thumbnails(frames: torch.Tensor) -> list[tuple[np.ndarray, str]]:
     return thumbs
 
 
-def ranking(items: list[_Item], weights: torch.Tensor, normalize: str):
+def ranking(items: list[_Item], weights: torch.Tensor, normalize: str, aspects: tuple[str, ...] = ASPECTS,
+            score_range: tuple[float, float] = SCORE_RANGE):
     """A DataFrame of the compared videos, best reward first, failed files last with their error."""
     import pandas as pd
 
     rows = []
     for item in items:
-        row = {"video": item.name, **dict.fromkeys([*ASPECTS, "reward"], float("nan")), "error": item.error or ""}
+        row = {"video": item.name, **dict.fromkeys([*aspects, "reward"], float("nan")), "error": item.error or ""}
         if item.scores is not None:
-            row.update(zip(ASPECTS, item.scores.tolist()))
-            row["reward"] = weighted_reward(item.scores[None], weights, normalize).item()
+            row.update(zip(aspects, item.scores.tolist()))
+            row["reward"] = weighted_reward(item.scores[None], weights, normalize, score_range).item()
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["video", *ASPECTS, "reward", "error"])
+    table = pd.DataFrame(rows, columns=["video", *aspects, "reward", "error"])
     table = table.sort_values("reward", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
@@ -159,7 +163,7 @@ def score_videos(reward: VideoScoreReward, max_upload_mb: float, videos: list[st
 
     items, weights = [], []
     for i, video in enumerate(videos):
-        prompt, request_weights, problem = check_request(prompts[i], [w[i] for w in weight_lists])
+        prompt, request_weights, problem = check_request(prompts[i], [w[i] for w in weight_lists], reward.aspects)
         items.append(_Item(video, prompt, error=problem))
         weights.append(request_weights)
     score_items(reward, items, max_upload_mb, thumbnails=True, uploaded=uploaded)
@@ -171,10 +175,10 @@ def score_videos(reward: VideoScoreReward, max_upload_mb: float, videos: list[st
             charts.append(None)
             galleries.append(None)
             continue
-        value = weighted_reward(item.scores[None], request_weights, reward.normalize).item()
+        value = weighted_reward(item.scores[None], request_weights, reward.normalize, reward.score_range).item()
         messages.append(message_html(" ".join([f"Scored {item.name}.", *item.notes]), "ok"))
-        tables.append(scores_html(item.scores, value))
-        charts.append(pd.DataFrame({"aspect": list(ASPECTS), "score": item.scores.tolist()}))
+        tables.append(scores_html(item.scores, value, reward.aspects, reward.score_range))
+        charts.append(pd.DataFrame({"aspect": list(reward.aspects), "score": item.scores.tolist()}))
         galleries.append(item.thumbnails)
     return messages, tables, charts, galleries
 
@@ -187,7 +191,7 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
     that `uploaded` accepts are read (see `score_items`)."""
     requests = []
     for i, files in enumerate(file_lists):
-        prompt, weights, problem = check_request(prompts[i], [w[i] for w in weight_lists])
+        prompt, weights, problem = check_request(prompts[i], [w[i] for w in weight_lists], reward.aspects)
         if not problem and not files:
             problem = "No videos: upload two or more video files to compare."
         elif not problem and len(files) > MAX_COMPARE:
@@ -204,7 +208,7 @@ def compare_videos(reward: VideoScoreReward, max_upload_mb: float, csv_dir: str 
             tables.append(None)
             downloads.append(None)
             continue
-        table = ranking(items, weights, reward.normalize)
+        table = ranking(items, weights, reward.normalize, reward.aspects, reward.score_range)
         table.insert(len(table.columns) - 1, "prompt", prompt)
         csv = csv_text(table).encode()
         path = Path(csv_dir) / f"videoscore-ranking-{hashlib.sha256(csv).hexdigest()[:12]}.csv"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 
 from ..extras import require
-from ..reward import ASPECTS, SCORE_RANGE, VideoScoreReward
+from ..reward import VideoScoreReward
 from .requests import MB, compare_runs, compare_videos, score_videos
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,13 @@ def build_app(
         return compare_videos(reward, max_upload_mb, csv_dir.name, file_lists, prompts, weight_lists, uploaded=uploaded)
 
     batching = dict(batch=True, max_batch_size=reward.batch_size, concurrency_id=_CONCURRENCY_ID, concurrency_limit=1)
+    low, high = reward.score_range
     with gr.Blocks(title="VideoScore reward") as demo:
         gr.Markdown(
-            "# VideoScore reward\nScores a video against its text prompt on five aspects, each on VideoScore's "
-            f"{SCORE_RANGE[0]:g}-{SCORE_RANGE[1]:g} scale (1 bad, 4 like a real video), and weighs them into one reward "
-            f"({reward.normalize!r} normalization). The model looks at {reward.num_frames} frames per video."
+            f"# VideoScore reward\nScores a video against its text prompt on {len(reward.aspects)} aspects, each on "
+            f"the model's {low:g}-{high:g} scale ({low:g} bad, {high:g} best), and weighs them into one reward "
+            f"({reward.normalize!r} normalization). The model looks at "
+            + (f"{reward.num_frames} frames per video." if reward.num_frames else "2 frames per second of video.")
         )
         if reward.is_tiny_random:
             gr.Markdown(_TINY_NOTE, elem_id="vs-tiny-note")
@@ -75,7 +77,7 @@ def build_app(
             with gr.Row():
                 sliders = [
                     gr.Slider(0, 5, value=float(w), step=0.1, label=aspect)
-                    for aspect, w in zip(ASPECTS, reward.weights.tolist())
+                    for aspect, w in zip(reward.aspects, reward.weights.tolist())
                 ]
         with gr.Tabs():
             with gr.Tab("Score a video"):
@@ -91,8 +93,8 @@ def build_app(
                         score_message = gr.HTML(elem_id="vs-score-message")
                         score_table = gr.HTML(elem_id="vs-score-table")
                         chart = gr.BarPlot(
-                            x="aspect", y="score", y_lim=[0, SCORE_RANGE[1]], sort=list(ASPECTS),
-                            x_label_angle=-20, label="Scores (1-4)", elem_id="vs-chart",
+                            x="aspect", y="score", y_lim=[0, high], sort=list(reward.aspects),
+                            x_label_angle=-20, label=f"Scores ({low:g}-{high:g})", elem_id="vs-chart",
                         )
                 gallery = gr.Gallery(
                     label="Frames the model saw", columns=8, height="auto", object_fit="contain", elem_id="vs-frames"

@@ -16,9 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..files import describe, read_frames, score_batch
-from ..reward import VideoScoreReward
+from ..reward import BaseReward
+from ..reward.video import Sampling
 from .find import SidecarError, find_videos, prompt_from_file_name, resolve_prompt
-from .table import SCORE_COLUMNS, RowWriter, complete_rows, merge, partial_path, partial_paths, read_table
+from .table import RowWriter, complete_rows, merge, partial_path, partial_paths, read_table, score_columns
 
 
 @dataclass
@@ -33,7 +34,7 @@ class _QueuedVideo:
     waited: float = 0.0  # the scoring loop waiting for it
 
 
-def _read_queued(path: Path, name: str, prompt: str | None, prompts: Mapping[str, str], num_frames: int | None) -> _QueuedVideo:
+def _read_queued(path: Path, name: str, prompt: str | None, prompts: Mapping[str, str], num_frames: Sampling) -> _QueuedVideo:
     """Runs in a decode thread; never raises, a failure becomes the row's `error`."""
     start = time.perf_counter()
     item = _QueuedVideo(name)
@@ -115,7 +116,7 @@ class ScoreSummary:
 
 
 def score_folder(
-    reward: VideoScoreReward,
+    reward: BaseReward,
     root: str | os.PathLike,
     out: str | os.PathLike,
     *,
@@ -148,13 +149,13 @@ def score_folder(
 
     done: set[str] = set(read_table(out)["video_name"]) if out.exists() else set()
     for path in partial_paths(out):
-        done.update(complete_rows(path)["video_name"])
+        done.update(complete_rows(path, reward.aspects)["video_name"])
     mine = range(state.process_index, len(videos), state.num_processes)
-    jobs = [(videos[i], names[i], prompt, prompts, reward.num_frames) for i in mine if names[i] not in done]
+    jobs = [(videos[i], names[i], prompt, prompts, reward.sampling) for i in mine if names[i] not in done]
     summary = ScoreSummary(skipped=len(mine) - len(jobs))
 
     start = time.perf_counter()
-    writer = RowWriter(partial_path(out, state.process_index))
+    writer = RowWriter(partial_path(out, state.process_index), reward.aspects)
     bar = tqdm(total=len(jobs), unit=" videos", desc="scoring", disable=not progress or not state.is_local_main_process)
     try:
         batch: list[_QueuedVideo] = []
@@ -178,13 +179,13 @@ def score_folder(
     state.wait_for_everyone()
     summary = ScoreSummary.combine(gather_object([summary]))
     if state.is_main_process:
-        table = merge(out, names)
+        table = merge(out, names, reward.aspects)
         summary.rows_scored = int(table["reward"].notna().sum())
     summary.rows_scored = broadcast_object_list([summary.rows_scored])[0]
     return summary
 
 
-def _score_rows(reward: VideoScoreReward, batch: list[_QueuedVideo], summary: ScoreSummary) -> list[dict]:
+def _score_rows(reward: BaseReward, batch: list[_QueuedVideo], summary: ScoreSummary) -> list[dict]:
     """Score a batch and return its table rows, one per video, failures included."""
     good = [item for item in batch if item.frames is not None]
     start = time.perf_counter()
@@ -202,7 +203,7 @@ def _score_rows(reward: VideoScoreReward, batch: list[_QueuedVideo], summary: Sc
         result = results.get(item.name)
         rows.append({
             "video_name": item.name,
-            **{column: result[column] if result else float("nan") for column in SCORE_COLUMNS},
+            **{column: result[column] if result else float("nan") for column in score_columns(reward.aspects)},
             "prompt": item.prompt,
             "num_frames": 0 if item.frames is None else item.frames.shape[0],
             "error": item.error,

@@ -12,12 +12,26 @@ from pathlib import Path
 import pandas as pd
 
 from ..reward import ASPECTS
+from ..reward.checkpoints import FAMILIES
 from ..spreadsheet import escape, unescaped, write_csv
 
-COLUMNS = ["video_name", *ASPECTS, "reward", "prompt", "num_frames", "error"]
-"""The columns of a results table, in order."""
 TEXT_COLUMNS = ("video_name", "prompt", "error")
-SCORE_COLUMNS = (*ASPECTS, "reward")
+
+
+def columns(aspects: tuple[str, ...] = ASPECTS) -> list[str]:
+    """The columns of a results table of a model with these aspects, in order."""
+    return ["video_name", *aspects, "reward", "prompt", "num_frames", "error"]
+
+
+def score_columns(aspects: tuple[str, ...] = ASPECTS) -> tuple[str, ...]:
+    return (*aspects, "reward")
+
+
+COLUMNS = columns()
+"""The columns of a results table of VideoScore v1/v1.1, in order."""
+SCORE_COLUMNS = score_columns()
+# Every family's score columns: a table of any of them reads its empty score cells as NaN.
+_NUMBER_COLUMNS = {c for family in FAMILIES.values() for c in score_columns(family.aspects)}
 
 
 def _read_csv(source) -> pd.DataFrame:
@@ -25,7 +39,7 @@ def _read_csv(source) -> pd.DataFrame:
         source,
         dtype=dict.fromkeys(TEXT_COLUMNS, str),
         keep_default_na=False,
-        na_values={column: ["", "nan", "NaN"] for column in SCORE_COLUMNS},
+        na_values={column: ["", "nan", "NaN"] for column in _NUMBER_COLUMNS},
     )
     return unescaped(table, TEXT_COLUMNS)
 
@@ -39,9 +53,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return _read_csv(path)
 
 
-def check_results_table(path: str | os.PathLike) -> None:
+def check_results_table(path: str | os.PathLike, aspects: tuple[str, ...] | None = None) -> None:
     """Raise ValueError unless `path` is absent or a results table with our columns (what `score`
-    may resume from and overwrite): never a folder, another CSV, or a binary file."""
+    may resume from and overwrite): never a folder, another CSV, or a binary file. `aspects`: those
+    of the model that will write it; None accepts the table of any model family."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         return
@@ -51,16 +66,19 @@ def check_results_table(path: str | os.PathLike) -> None:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet
 
-            columns = pyarrow.parquet.read_schema(path).names
+            found = pyarrow.parquet.read_schema(path).names
         else:
             with open(path, encoding="utf-8", newline="") as f:
-                columns = next(csv.reader(f), [])
+                found = next(csv.reader(f), [])
     except Exception as error:  # binary, not UTF-8, not Parquet: never overwrite it
         raise ValueError(f"{path} exists and is not a results table ({type(error).__name__}); not overwriting it.") from None
-    if columns != COLUMNS:
+    allowed = [columns(aspects)] if aspects else [columns(family.aspects) for family in FAMILIES.values()]
+    if found not in allowed:
+        expected = allowed[0] if aspects else " or ".join(str(a) for a in allowed)
         raise ValueError(
-            f"{path} exists and is not a results table of `videoscore-reward score` (columns {columns[:8]}, "
-            f"expected {COLUMNS}); not overwriting it: choose another --out."
+            f"{path} exists and is not a results table of `videoscore-reward score`"
+            + (" with this model's aspects" if aspects else "")
+            + f" (columns {found[:8]}, expected {expected}); not overwriting it: choose another --out."
         )
 
 
@@ -88,7 +106,7 @@ def _complete_length(data: bytes) -> int:
     return 0
 
 
-def complete_rows(path: Path) -> pd.DataFrame:
+def complete_rows(path: Path, aspects: tuple[str, ...] = ASPECTS) -> pd.DataFrame:
     """The rows of a partial file, less a last row cut off by an interruption (dropped with a
     warning). Read only: the file may be another process's, still being appended to."""
     data = path.read_bytes()
@@ -97,7 +115,7 @@ def complete_rows(path: Path) -> pd.DataFrame:
         warnings.warn(f"{path}: dropped a torn last row ({len(data) - length} bytes) left by an interrupted run.", stacklevel=2)
         data = data[:length]
     if not data.strip():
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=columns(aspects))
     return _read_csv(io.BytesIO(data))
 
 
@@ -105,13 +123,13 @@ class RowWriter:
     """Appends rows to this process's partial CSV and flushes them to disk, so an interruption loses
     nothing that was finished. Only the owner repairs its file (a last line cut off by a kill)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, aspects: tuple[str, ...] = ASPECTS):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             with open(path, "r+b") as f:
                 f.truncate(_complete_length(f.read()))
         self._file = open(path, "a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._writer = csv.DictWriter(self._file, fieldnames=columns(aspects))
         if self._file.tell() == 0:
             self._writer.writeheader()
 
@@ -137,20 +155,20 @@ def write_atomically(table: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def merge(out: Path, order: list[str]) -> pd.DataFrame:
+def merge(out: Path, order: list[str], aspects: tuple[str, ...] = ASPECTS) -> pd.DataFrame:
     """Fold the partial files into `out` (written atomically), rows in folder order, then delete them.
     A video scored twice (a resumed run) keeps its newest row. Without any row, `out` is not written."""
     partials = partial_paths(out)
     parts = [read_table(out)] if out.exists() else []
-    parts += [complete_rows(p) for p in partials]
+    parts += [complete_rows(p, aspects) for p in partials]
     parts = [p for p in parts if len(p)]
     if not parts:  # nothing found to score: no table is written, and no header-only partial file is left
-        table = pd.DataFrame(columns=COLUMNS)
+        table = pd.DataFrame(columns=columns(aspects))
     else:
         table = pd.concat(parts, ignore_index=True).drop_duplicates("video_name", keep="last")
         position = {name: i for i, name in enumerate(order)}
         table = table.sort_values("video_name", key=lambda s: s.map(lambda n: position.get(n, len(order))), kind="stable")
-        table = table[COLUMNS].reset_index(drop=True)
+        table = table[columns(aspects)].reset_index(drop=True)
         write_atomically(table, out)
     for path in partials:
         path.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .aspects import ASPECTS, SCORE_RANGE
+from .videoscore2.facts import VIDEOSCORE2
 
 TINY_RANDOM = "tiny-random"
 """Model name that loads a freshly written tiny random checkpoint (offline, meaningless scores)."""
@@ -38,8 +39,8 @@ class Family:
     """Frames per video for a checkpoint that does not record its own (None: decided per video)."""
     image_processor: Mapping[str, Any]
     """Image processor settings of the published checkpoints (their preprocessor_config.json)."""
-    image_seq_len: int
-    """Tokens per image (frame) in the query."""
+    image_seq_len: int | None
+    """Tokens per image (frame) in the query (None: it follows the frame size)."""
     query_file: str
     """The package-data file (in `videoscore_reward.reward`) with the query text the model was trained with."""
 
@@ -74,6 +75,25 @@ FAMILIES: Mapping[str, Family] = MappingProxyType({
         image_seq_len=64,
         query_file="prompt_template.txt",
     ),
+    # VideoScore2: every fact lives in its `VideoScore2Facts` table (frames by time, pixel bounds, chat
+    # layout, answer layout, generation); this row repeats what the shared code reads.
+    "videoscore2": Family(
+        name="videoscore2",
+        aspects=VIDEOSCORE2.aspects,
+        score_range=VIDEOSCORE2.score_range,
+        default_num_frames=None,  # 2 frames per second of video
+        image_processor=MappingProxyType(dict(
+            min_pixels=VIDEOSCORE2.min_pixels,
+            max_pixels=VIDEOSCORE2.max_pixels,
+            patch_size=VIDEOSCORE2.patch_size,
+            temporal_patch_size=VIDEOSCORE2.temporal_patch_size,
+            merge_size=VIDEOSCORE2.merge_size,
+            image_mean=list(VIDEOSCORE2.image_mean),
+            image_std=list(VIDEOSCORE2.image_std),
+        )),
+        image_seq_len=None,
+        query_file="videoscore2/query_template.txt",
+    ),
 })
 """Model families by name."""
 
@@ -83,6 +103,7 @@ CHECKPOINTS: Mapping[str, Checkpoint] = MappingProxyType({
         Checkpoint("TIGER-Lab/VideoScore", "videoscore", 16),
         Checkpoint("TIGER-Lab/VideoScore-anno-only", "videoscore", 16),
         Checkpoint("TIGER-Lab/VideoScore-v1.1", "videoscore", 48),
+        Checkpoint("TIGER-Lab/VideoScore2", "videoscore2", None),
     )
 })
 """Published checkpoints by hub id."""

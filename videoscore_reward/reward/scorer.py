@@ -46,11 +46,12 @@ def _resolve_num_frames(name_or_path: str, config) -> int:
 
 def _is_videoscore2(name: str) -> bool:
     """Whether `name` is a VideoScore2 checkpoint: by name, else by the model type in its config."""
-    from .videoscore2 import TINY_RANDOM_VIDEOSCORE2, VIDEOSCORE2
+    from .videoscore2 import TINY_RANDOM_VIDEOSCORE2
 
-    if name == TINY_RANDOM_VIDEOSCORE2 or name in VIDEOSCORE2.hub_ids:
+    checkpoint = find_checkpoint(name)
+    if name == TINY_RANDOM_VIDEOSCORE2 or (checkpoint is not None and checkpoint.family == "videoscore2"):
         return True
-    if name == TINY_RANDOM:
+    if name == TINY_RANDOM or checkpoint is not None:
         return False
     from transformers import PretrainedConfig
 

@@ -9,7 +9,7 @@ qwen-vl-utils 0.0.11/0.0.14 (frame count rule, per-frame pixel bounds) that `vs2
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from string import Template
@@ -67,7 +67,6 @@ class VideoScore2Facts:
     max_new_tokens: int = 1024
     temperature: float = 0.7
     top_k: int = 50
-    hub_ids: tuple[str, ...] = field(default=("TIGER-Lab/VideoScore2",))
 
     @property
     def digits(self) -> tuple[str, ...]:
