@@ -21,8 +21,9 @@ from .sections.decode import bench_decode
 from .sections.e2e import bench_e2e
 from .sections.gpu import bench_gpu
 from .sections.preprocess import bench_preprocess
+from .sections.videoscore2 import bench_videoscore2
 
-SECTIONS = ("preprocess", "e2e", "decode", "gpu", "serving")
+SECTIONS = ("preprocess", "e2e", "decode", "gpu", "serving", "videoscore2")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report([bench_decode(tmp, iters=args.iters)])
         if "gpu" in args.sections:
             report(bench_gpu(iters=args.iters, peak_tflops=args.peak_tflops, compile=not args.no_compile))
+        if "videoscore2" in args.sections:
+            from videoscore_reward.testing.videoscore2 import tiny_videoscore2_checkpoint
+
+            report([bench_videoscore2(tiny_videoscore2_checkpoint(Path(tmp) / "tiny-videoscore2"), iters=args.iters)])
         if "serving" in args.sections:
             from .sections.serving import serving_section  # imports Ray: only when asked for
 

@@ -121,3 +121,15 @@ def test_run_py_works_as_a_script_from_anywhere(tmp_path):
     result = subprocess.run([sys.executable, str(RUN_PY), "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "preprocess, e2e, decode, gpu" in result.stdout
+
+
+def test_videoscore2_forced_and_official_run(tmp_path):
+    from benchmarks.sections.videoscore2 import bench_videoscore2
+    from videoscore_reward.testing.videoscore2 import tiny_videoscore2_checkpoint
+
+    table = bench_videoscore2(tiny_videoscore2_checkpoint(tmp_path / "vs2"), seconds=(2.0,), size=56, batch=2,
+                              max_new_tokens=3, iters=1, warmup=0)
+    (row,) = table.rows
+    assert row["frames"] == 4 and row["tokens"] == 2 * 12 * 12 * 4 // 4  # 56 px -> 336 px (min_pixels)
+    assert positive(row["forced"]) and positive(row["official"]) and 1 <= row["new_tokens"] <= 3
+    assert row["speedup"] == pytest.approx(row["official"] / row["forced"])
