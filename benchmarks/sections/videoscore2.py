@@ -9,6 +9,8 @@ import statistics
 import time
 from collections.abc import Sequence
 
+import torch
+
 from videoscore_reward.reward.videoscore2 import VideoScore2Reward
 from videoscore_reward.testing import make_frames
 
@@ -23,12 +25,13 @@ def bench_videoscore2(
     batch: int = 4,
     max_new_tokens: int = 1024,
     iters: int = 3,
-    official_iters: int = 1,
+    official_iters: int = 3,
     warmup: int = 1,
 ) -> Table:
     """Seconds per video of forced-prefix scoring (one call of `batch` videos) and of official generation
     (one video per call), for videos of `seconds` at 2 frames per second, `size` px square. The forced
-    path is timed in interleaved rounds; generation, being long, `official_iters` times in the same run.
+    path is timed in interleaved rounds; generation, being long, `official_iters` times (seeds 0, 1, ...)
+    in the same run; medians are reported.
     The tiny model rarely writes its end token, so generation mostly runs to `max_new_tokens`."""
     forced = VideoScore2Reward.from_pretrained(checkpoint, device="cpu", batch_size=batch)
     official = VideoScore2Reward(forced.model, forced.tokenizer, mode="official", batch_size=1)
@@ -44,6 +47,7 @@ def bench_videoscore2(
         timed = time_calls({"forced": lambda: forced(videos, PROMPT)}, iters=iters, warmup=warmup)
         generated, spent = [], []
         for i in range(official_iters):
+            torch.manual_seed(i)  # the same sampled answers (and lengths) in every run of the benchmark
             start = time.perf_counter()
             out = official(videos[i % batch : i % batch + 1], PROMPT, max_new_tokens=max_new_tokens)
             spent.append(time.perf_counter() - start)
