@@ -73,3 +73,10 @@ def test_ranking_csv_neutralises_formulas(tiny_reward, app_videos, tmp_path):
     with open(downloads[0], newline="", encoding="utf-8") as f:
         (row,) = list(csv.DictReader(f))
     assert (row["video"], row["prompt"]) == ("'=HYPERLINK(1)\r.mp4", "'@SUM(1) a cat")
+
+
+def test_compare_runs_reads_only_uploaded_tables(tmp_path):
+    from videoscore_reward.app.requests import compare_runs
+
+    message, report, download = compare_runs(tmp_path, "/etc/passwd", "/etc/hostname", uploaded=lambda path: False)
+    assert "passwd was not uploaded to this app" in message and report == "" and download is None
