@@ -7,6 +7,7 @@ import socket
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -186,3 +187,18 @@ def test_drops_into_the_ddpo_trainer(remote):
     logs = trainer.step()
     assert set(f"reward/{aspect}" for aspect in ASPECTS) <= set(logs)
     assert 1.0 < logs["reward/mean"] < 4.5
+
+
+def test_the_readme_serving_snippet_runs_against_the_server(server, monkeypatch, tiny_reward):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("\n## Serving the reward\n"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[: code.index("```")]
+    assert 'RemoteReward("http://127.0.0.1:8000")' in code
+    monkeypatch.setenv("VIDEOSCORE_REWARD_TOKEN", TOKEN)
+    videos, prompts = torch.rand(2, 6, 3, 24, 24, generator=torch.Generator().manual_seed(6)), PROMPTS[:2]
+    namespace = {"videos": videos, "prompts": prompts}
+    exec(code.replace("http://127.0.0.1:8000", server), namespace)
+    torch.testing.assert_close(namespace["out"].scores, tiny_reward(videos, prompts).scores, atol=1e-5, rtol=0)
+    rewards, info = namespace["reward_fn"](videos, prompts, None)
+    torch.testing.assert_close(rewards, namespace["out"].rewards, atol=0, rtol=0)
