@@ -43,12 +43,13 @@ def hub_away(monkeypatch, tmp_path):
     assert lookups == [], f"network lookups after the probe found the Hub unreachable: {lookups}"
 
 
-def test_uncached_hub_id_fails_in_one_line_naming_the_offline_model(hub_away):
+@pytest.mark.parametrize("name", ["TIGER-Lab/VideoScore-v1.1", "TIGER-Lab/VideoScore2", "someone/some-model"])
+def test_uncached_hub_id_fails_in_one_line_naming_the_offline_model(hub_away, name):
     with pytest.raises(OSError, match="cannot be reached") as info:
-        VideoScoreReward.from_pretrained("TIGER-Lab/VideoScore-v1.1", device="cpu")
+        VideoScoreReward.from_pretrained(name, device="cpu")
     message = str(info.value)
     assert "\n" not in message
-    assert "cannot be reached" in message and "hf download TIGER-Lab/VideoScore-v1.1 --local-dir DIR" in message
+    assert "cannot be reached" in message and f"hf download {name} --local-dir DIR" in message
     assert '"tiny-random"' in message and "--model tiny-random" in message
 
 

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer
 
 from ..aspects import Normalize, Weights
 from ..base import BaseReward, default_device
+from ..hub import locate_checkpoint
 from ..checkpoints import is_tiny_random
 from ..preprocess import Layout, VideoBatch, check_videos
 from ..video import FrameSampler, VideoLoadError
@@ -113,6 +114,7 @@ class VideoScore2Reward(BaseReward):
         device = torch.device(device) if device is not None else default_device()
         if dtype is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        name = locate_checkpoint(name)
         try:
             model, info = VideoScore2Model.from_pretrained(
                 name, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
@@ -121,11 +123,7 @@ class VideoScore2Reward(BaseReward):
         except OSError as error:
             if os.path.isdir(name):
                 raise OSError(f"{name} is a folder but not a loadable VideoScore2 checkpoint: {error}") from None
-            raise OSError(
-                f"Cannot load {name!r}: it is not a local folder and the Hugging Face Hub could not be reached "
-                f"(offline or HF_HUB_OFFLINE=1?). Download it where there is a network "
-                f"(`hf download {name} --local-dir DIR`) and pass DIR instead."
-            ) from None
+            raise OSError(f"Cannot load {name!r} from the Hugging Face Hub: {error}") from None
         missing = sorted(info["missing_keys"])
         if missing:
             raise ValueError(
