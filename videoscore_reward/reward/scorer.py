@@ -12,9 +12,9 @@ import torch
 from transformers import AutoProcessor
 
 from .aspects import Normalize, Weights
-from .base import BaseReward, check_count, default_device
+from .base import BaseReward, check_count
 from .checkpoints import FAMILIES, TINY_RANDOM, find_checkpoint, is_tiny_random
-from .hub import locate_checkpoint
+from .hub import load_pretrained, locate_checkpoint
 from .model import VideoScoreModel
 from .output import RewardOutput
 from .preprocess import ImageSettings, Layout, VideoBatch, check_videos, preprocess_videos
@@ -147,29 +147,12 @@ class VideoScoreReward(BaseReward):
                     weights=weights, normalize=normalize, batch_size=batch_size,
                     attn_implementation=attn_implementation,
                 )
-        device = torch.device(device) if device is not None else default_device()
-        if dtype is None:
-            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        name = locate_checkpoint(name)
-        try:
-            model, info = VideoScoreModel.from_pretrained(
-                name, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
-            )
-            processor = AutoProcessor.from_pretrained(name)
-        except OSError as error:
-            if os.path.isdir(name):
-                raise OSError(f"{name} is a folder but not a loadable VideoScore checkpoint: {error}") from None
-            raise OSError(f"Cannot load {name!r} from the Hugging Face Hub: {error}") from None
-        missing = sorted(info["missing_keys"])
-        if missing:
-            raise ValueError(
-                f"{name} is not a VideoScore checkpoint: weights missing for {missing[:5]}"
-                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                + ". Expected Idefics2 weights under 'model.' and the 5-output head 'score'."
-            )
+        model, processor, name = load_pretrained(
+            VideoScoreModel, AutoProcessor, name, device=device, dtype=dtype, attn_implementation=attn_implementation,
+            family="VideoScore", expected_weights="Idefics2 weights under 'model.' and the 5-output head 'score'",
+        )
         # Whatever the folder's processor says: VideoScore was trained without image splitting.
         processor.image_processor.do_image_splitting = _FAMILY.image_processor["do_image_splitting"]
-        model.to(device).eval().requires_grad_(False)
         if num_frames is None:
             num_frames = _resolve_num_frames(name, model.config)
         return cls(

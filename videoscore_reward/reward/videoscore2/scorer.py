@@ -19,8 +19,8 @@ import torch
 from transformers import AutoTokenizer
 
 from ..aspects import Normalize, Weights
-from ..base import BaseReward, default_device
-from ..hub import locate_checkpoint
+from ..base import BaseReward
+from ..hub import load_pretrained
 from ..checkpoints import is_tiny_random
 from ..preprocess import Layout, VideoBatch, check_videos
 from ..video import FrameSampler, VideoLoadError
@@ -111,27 +111,10 @@ class VideoScore2Reward(BaseReward):
 
             with tempfile.TemporaryDirectory(prefix="videoscore2-tiny-") as tmp:
                 return cls.from_pretrained(tiny_videoscore2_checkpoint(tmp), **kwargs)
-        device = torch.device(device) if device is not None else default_device()
-        if dtype is None:
-            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        name = locate_checkpoint(name)
-        try:
-            model, info = VideoScore2Model.from_pretrained(
-                name, dtype=dtype, attn_implementation=attn_implementation, output_loading_info=True
-            )
-            tokenizer = AutoTokenizer.from_pretrained(name)
-        except OSError as error:
-            if os.path.isdir(name):
-                raise OSError(f"{name} is a folder but not a loadable VideoScore2 checkpoint: {error}") from None
-            raise OSError(f"Cannot load {name!r} from the Hugging Face Hub: {error}") from None
-        missing = sorted(info["missing_keys"])
-        if missing:
-            raise ValueError(
-                f"{name} is not a VideoScore2 checkpoint: weights missing for {missing[:5]}"
-                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                + ". Expected Qwen2.5-VL weights ('visual.*', 'model.*', 'lm_head')."
-            )
-        model.to(device).eval().requires_grad_(False)
+        model, tokenizer, name = load_pretrained(
+            VideoScore2Model, AutoTokenizer, name, device=device, dtype=dtype, attn_implementation=attn_implementation,
+            family="VideoScore2", expected_weights="Qwen2.5-VL weights ('visual.*', 'model.*', 'lm_head')",
+        )
         facts = VIDEOSCORE2 if max_pixels is None else replace(VIDEOSCORE2, max_pixels=int(max_pixels))
         return cls(model, tokenizer, facts=facts, mode=mode, weights=weights, normalize=normalize, batch_size=batch_size,
                    is_tiny_random=is_tiny_random(model.config))
