@@ -13,7 +13,7 @@ LAYERS = [
     {"folder", "integrations"},
     {"evaluation"},
     {"app", "serve"},
-    {"cli", "cli_checks", "__main__"},
+    {"cli", "__main__"},
     {""},  # videoscore_reward/__init__.py, the facade
 ]
 MAX_LINES = 450  # "about 400": a module past this does more than one job

@@ -14,7 +14,7 @@ def launched(monkeypatch):
     fake = types.ModuleType("videoscore_reward.app")
     fake.launch = lambda model, **kwargs: seen.update(model=model, **kwargs)
     monkeypatch.setitem(sys.modules, "videoscore_reward.app", fake)
-    monkeypatch.setattr("videoscore_reward.cli.check_listen", lambda host, port: None)  # fixed ports: never bound here
+    monkeypatch.setattr("videoscore_reward.cli.commands.check_listen", lambda host, port: None)  # fixed ports: never bound here
     return seen
 
 

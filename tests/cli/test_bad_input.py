@@ -17,7 +17,7 @@ from videoscore_reward.testing import make_frames, write_test_video
 @pytest.fixture
 def no_model(monkeypatch):
     """Fails the test if a command gets as far as loading a model (or the app)."""
-    monkeypatch.setattr("videoscore_reward.cli._load_reward", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("videoscore_reward.cli.commands._load_reward", lambda *a, **k: pytest.fail("the model was loaded"))
     monkeypatch.setattr("videoscore_reward.app.launch", lambda *a, **k: pytest.fail("the app was launched"), raising=False)
 
 
@@ -54,7 +54,7 @@ def test_out_must_be_a_results_table_or_absent(folder, tmp_path, capsys, monkeyp
     elif kind == "read-only":  # as root a chmod does not stop writes: fail the probe file instead
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr("videoscore_reward.cli_checks.tempfile.TemporaryFile", refuse)
+        monkeypatch.setattr("videoscore_reward.cli.checks.tempfile.TemporaryFile", refuse)
     before = out.read_bytes() if out.is_file() else None
     assert main(["score", str(folder), "--out", str(out), "--prompts-csv", str(prompts)]) == 2
     assert re.search(match, one_line(capsys))

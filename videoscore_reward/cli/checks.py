@@ -77,7 +77,7 @@ def check_writable_folder(folder: Path, what: str) -> None:
 def check_results_out(out: Path, prompts_csv: Path | None) -> None:
     """Raise ValueError (one line) unless `out` may be written by `score`: a .csv or .parquet path that
     is absent or a results table, not the --prompts-csv, in a folder that can be written."""
-    from .folder.table import check_results_table
+    from ..folder.table import check_results_table
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out must end in .csv or .parquet, got {out}")
