@@ -1,6 +1,7 @@
 import importlib.util
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -183,10 +184,16 @@ def test_two_processes_give_the_single_process_group_advantages(tmp_path):
     """`accelerate launch --num_processes 2` on the CPU: groups of 4 span the two processes (2 videos each);
     each process's advantages equal the single-process computation on all rewards."""
     script = Path(__file__).with_name("two_process_grpo.py")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "PYTHONPATH": os.pathsep.join(sys.path)}
-    subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
-                    str(script), str(tmp_path)], check=True, env=env, capture_output=True)
+    # A port known to be free, rather than port 0 left to the launcher; one OpenMP thread per process on 2 cores.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    launched = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                               "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
+                               str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert launched.returncode == 0, launched.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     assert all(r["processes"] == 2 for r in ranks)
     assert torch.equal(ranks[0]["group_ids"], ranks[1]["group_ids"]) and ranks[0]["prompts"] == ranks[1]["prompts"]
