@@ -142,3 +142,12 @@ def test_prompts_csv_conflicts_are_errors_gaps_are_warnings(folder, tmp_path, ti
     err = capsys.readouterr().err
     assert "warning: --prompts-csv has no row for 1 video(s), e.g. 'a_dog.mp4'" in err
     assert f"warning: --prompts-csv names 1 video(s) not under {folder}, e.g. 'elsewhere.mp4': ignored" in err
+
+
+def test_an_empty_folder_fails_before_the_model_loads(tmp_path, no_model, capsys):
+    (tmp_path / "nothing" / "sub").mkdir(parents=True)
+    (tmp_path / "nothing" / "notes.txt").write_text("not a video")
+    assert main(["score", str(tmp_path / "nothing"), "--model", "tiny-random"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no videos (.mp4, ") and err.endswith(f"found under {tmp_path / 'nothing'}")
+    assert "\n" not in err

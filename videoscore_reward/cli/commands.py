@@ -51,6 +51,8 @@ def _score(args) -> int:
         names = [p.relative_to(args.dir).as_posix() for p in find_videos(args.dir)]
     except (OSError, ValueError) as error:
         return _error(_first_line(error), 2)
+    if not names:  # said before a model of several GB loads for nothing
+        return _error(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found under {args.dir}", 1)
     try:
         prompts = read_prompts_csv(args.prompts_csv) if args.prompts_csv else None
     except (OSError, ValueError) as error:
