@@ -45,7 +45,8 @@ def _resolve_num_frames(name_or_path: str, config) -> int:
 
 
 def _is_videoscore2(name: str) -> bool:
-    """Whether `name` is a VideoScore2 checkpoint: by name, else by the model type in its config."""
+    """Whether `name` (a tiny-random name, or already located by `locate_checkpoint`) is a VideoScore2
+    checkpoint: by name, else by the model type in its config."""
     from .videoscore2 import TINY_RANDOM_VIDEOSCORE2
 
     checkpoint = find_checkpoint(name)
@@ -55,8 +56,8 @@ def _is_videoscore2(name: str) -> bool:
         return False
     from transformers import PretrainedConfig
 
-    try:  # located first: without a network a hub id must fail fast, not after the Hub client's retries
-        config, _ = PretrainedConfig.get_config_dict(locate_checkpoint(name))
+    try:
+        config, _ = PretrainedConfig.get_config_dict(name)
     except (OSError, ValueError):
         return False  # the loader below says why it cannot load it
     return config.get("model_type") == "qwen2_5_vl"
@@ -124,7 +125,13 @@ class VideoScoreReward(BaseReward):
         dtype: default bfloat16 on CUDA, float32 elsewhere.
         num_frames: frames sampled per video; default per checkpoint (16 for v1, 48 for v1.1).
         """
+        from .videoscore2 import TINY_RANDOM_VIDEOSCORE2
+
         name = os.fspath(name_or_path)
+        if name not in (TINY_RANDOM, TINY_RANDOM_VIDEOSCORE2):
+            # Once, before the config is read to tell the families apart: offline, that read alone would
+            # retry for half a minute; the loaders below take the located folder as it is.
+            name = locate_checkpoint(name)
         if _is_videoscore2(name):
             from .videoscore2 import VideoScore2Reward
 
