@@ -110,8 +110,13 @@ class BaseReward(ABC):
         """
         with self._executor_lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoscore-reward")
+                self._executor = ThreadPoolExecutor(max_workers=self._submit_workers, thread_name_prefix="videoscore-reward")
         return self._executor.submit(self, videos, prompts, **kwargs)
+
+    @property
+    def _submit_workers(self) -> int:
+        # One: a local model scores one submission at a time; a remote reward lets several be in flight.
+        return 1
 
     def as_reward_fn(
         self, *, value_range: tuple[float, float] = (0.0, 1.0), asynchronous: bool = False

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -129,19 +129,12 @@ class RemoteReward(BaseReward):
                      for answer, start in zip(answers, range(0, len(sampled), step))]
         except (KeyError, TypeError, ValueError, ProtocolError) as error:
             raise RemoteRewardError(f"{self.url}/score gave an answer that is not a score response: {error}") from None
-        output = self.output(torch.cat([scores for scores, _ in parts]))
-        return RewardOutput(scores=output.scores.to(self.device), rewards=output.rewards.to(self.device),
-                            aspects=self.aspects)
+        return self.output(torch.cat([scores for scores, _ in parts]).to(self.device))
 
-    def submit(self, videos: VideoBatch, prompts: str | Sequence[str], **kwargs) -> Future:
-        """Score in the background: a `Future[RewardOutput]` at once; errors surface at `.result()`.
-
-        Up to `max_concurrency` submitted calls are in flight together; the server batches them.
-        """
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="remote-reward")
-        return self._executor.submit(self, videos, prompts, **kwargs)
+    @property
+    def _submit_workers(self) -> int:
+        # Up to `max_concurrency` submitted calls in flight together; the server batches them.
+        return self.max_concurrency
 
     # -- HTTP -----------------------------------------------------------------------------------
 
