@@ -164,10 +164,10 @@ def _value_ranges(videos: VideoBatch, items: list[torch.Tensor]) -> dict[int, tu
     }
 
 
-def _to_8bit_grid(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """uint8 [T, C, H, W] frames.
+def to_uint8(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """[T, C, H, W] uint8 as given, or float in `value_range` -> uint8 0-255 [T, C, H, W].
 
-    The model was trained on 8-bit frames, so float input is rounded to the 8-bit grid the way
+    The models were trained on 8-bit frames, so float input is rounded to the 8-bit grid the way
     diffusers' `numpy_to_pil` does; the scores then equal those of the frames saved as images.
     """
     if frames.dtype == torch.uint8:
@@ -299,7 +299,7 @@ def preprocess_videos(
     sampled = []
     for video in videos:
         index = torch.tensor(sample_indices(video.shape[0], num_frames), device=video.device)
-        sampled.append(_to_8bit_grid(video.index_select(0, index).to(device, non_blocking=True), value_range))
+        sampled.append(to_uint8(video.index_select(0, index).to(device, non_blocking=True), value_range))
 
     counts = [frames.shape[0] for frames in sampled]
     sizes = [settings.output_size(*frames.shape[-2:]) for frames in sampled]

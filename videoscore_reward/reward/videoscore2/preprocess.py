@@ -101,11 +101,3 @@ def video_inputs(frames: torch.Tensor, facts: VideoScore2Facts) -> VideoInputs:
     patches = pixels.reshape(grid[0], step, c, grid[1] // m, m, p, grid[2] // m, m, p)
     patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8).reshape(grid[0] * grid[1] * grid[2], c * step * p * p)
     return VideoInputs(patches.contiguous(), grid)
-
-
-def to_uint8(frames: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
-    """[T, 3, H, W] uint8, or float in `value_range` -> uint8 0-255 (what decoding gives the original)."""
-    if frames.dtype == torch.uint8:
-        return frames
-    lo, hi = value_range
-    return ((frames.float() - lo) * (255 / (hi - lo))).round_().clamp_(0, 255).to(torch.uint8)

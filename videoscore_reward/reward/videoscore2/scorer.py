@@ -20,16 +20,16 @@ from transformers import AutoTokenizer
 
 from ..aspects import Normalize, Weights
 from ..base import BaseReward
-from ..hub import load_pretrained
 from ..checkpoints import is_tiny_random
-from ..preprocess import Layout, VideoBatch, check_videos
+from ..hub import load_pretrained
+from ..preprocess import Layout, VideoBatch, check_videos, to_uint8
 from ..video import FrameSampler, VideoLoadError
 from .facts import VIDEOSCORE2, VideoScore2Facts
 from .inputs import Batch, build_batch, encode
 from .model import VideoScore2Model, positions_4x
 from .output import VideoScore2Output
 from .parse import describe_failure, parse_scores
-from .preprocess import VideoInputs, sample_frame_indices, to_uint8, video_inputs
+from .preprocess import VideoInputs, sample_frame_indices, video_inputs
 
 Mode = Literal["forced", "official"]
 
